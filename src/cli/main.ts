@@ -1,0 +1,254 @@
+import { existsSync, mkdirSync, statSync, watch } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { config as loadDotenv } from 'dotenv';
+import { loadConfig, type Config } from '../config.js';
+import { AppError, errorMessage, isAppError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { checkAgentName } from '../agents/agent-config.js';
+import { openDatabase } from '../store/database.js';
+import { processToJson, type LogStream, type ProcessCategory, type ProcessRecord, type ProcessType } from '../store/process-repo.js';
+import { ProcessManager, describeEnd } from '../process/process-manager.js';
+import { logPath, readLastLines } from '../process/log-reader.js';
+import { usageByGroup } from '../process/resources.js';
+import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
+import { formatBytes, outcome, runTime, table, truncate } from './format.js';
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `usage: chorus <verb> [options]
+
+  ps [--agent A] [--all] [--json]            list processes (running ones unless --all)
+  status <pid> [--agent A] [--json]          one process, its hooks and resources
+  logs <pid> [--agent A] [--lines N] [--stream stdout|stderr|both] [--follow]
+  kill <pid> [--agent A] [--force]           stop a process and its whole tree
+  restart <pid> [--agent A]                  stop it if running, start the same command again
+  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--json] -- <command>
+  supervise                                  watch processes and run hooks, without a chat front end
+  bot                                        run the bot (what npm start runs)
+
+CHORUS_HOME (default ~/.chorus-agents) selects the home; .env in the current directory is read.`;
+
+const PROCESS_TYPES = ['background', 'concurrent'] as const;
+const STREAMS = ['stdout', 'stderr', 'both'] as const;
+
+interface Context {
+  config: Config;
+  manager: ProcessManager;
+  io: CliIo;
+}
+
+function openManager(config: Config): ProcessManager {
+  mkdirSync(config.chorusHome, { recursive: true, mode: 0o700 });
+  const db = openDatabase(join(config.chorusHome, 'chorus.db'));
+  return new ProcessManager({
+    home: config.chorusHome, db, log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }),
+    graceMs: config.killGraceMs, logCapBytes: config.logCapBytes,
+  });
+}
+
+function lookup(ctx: Context, pidText: string | undefined, agent: string | undefined, verb: string): ProcessRecord {
+  const pid = parsePid(pidText, verb);
+  const agentName = agent === undefined ? undefined : checkAgentName(agent, '--agent');
+  return ctx.manager.observe(ctx.manager.resolve(agentName === undefined ? { pid } : { pid, agentName }));
+}
+
+function printRow(ctx: Context, record: ProcessRecord, asJson: boolean): void {
+  if (asJson) ctx.io.out(JSON.stringify(processToJson(record), null, 2));
+  else ctx.io.out(`${record.pid}\t${record.agentName}\t${record.status}\t${record.command}`);
+}
+
+async function ps(ctx: Context, args: string[]): Promise<number> {
+  const { values } = parseVerbArgs('ps', args, {
+    agent: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' },
+  }, false);
+  const agentName = values.agent === undefined ? undefined : checkAgentName(values.agent, '--agent');
+  const rows = ctx.manager
+    .list({ ...(agentName === undefined ? {} : { agentName }), status: values.all ? 'all' : 'running' })
+    .map((r) => ctx.manager.observe(r))
+    .filter((r) => values.all || r.status === 'running');
+  if (values.json) {
+    ctx.io.out(JSON.stringify(rows.map(processToJson), null, 2));
+    return 0;
+  }
+  if (!rows.length) {
+    ctx.io.out(values.all ? 'no processes' : 'no running processes (--all shows ended ones)');
+    return 0;
+  }
+  ctx.io.out(table(['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], rows.map((r) => [
+    String(r.pid), r.agentName, outcome(r), runTime(r), r.processType, truncate(r.name ? `${r.name}: ${r.command}` : r.command, 60),
+  ])));
+  return 0;
+}
+
+async function status(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('status', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
+  const record = lookup(ctx, positionals[0], values.agent, 'status');
+  const usage = record.status === 'running' && record.pgid ? usageByGroup(new Set([record.pgid])).get(record.pgid) : undefined;
+  if (values.json) {
+    ctx.io.out(JSON.stringify({ ...processToJson(record), rss_bytes: usage?.rssBytes ?? null, process_count: usage?.processCount ?? null }, null, 2));
+    return 0;
+  }
+  const lines = [
+    `pid ${record.pid} (#${record.id})  ${record.agentName}  ${record.processType}${record.name ? `  "${record.name}"` : ''}`,
+    `command   ${record.command}`,
+    `directory ${record.workingDirectory}`,
+    `status    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (by ${record.stoppedBy})` : ''}`,
+    `started   ${record.startedAt}${record.endedAt ? `   ended ${record.endedAt}` : ''}   (${runTime(record)})`,
+  ];
+  if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
+  if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  lines.push(`logs      ${record.stdoutLog}`, `          ${record.stderrLog}`);
+  ctx.io.out(lines.join('\n'));
+  return 0;
+}
+
+async function logs(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('logs', args, {
+    agent: { type: 'string' }, lines: { type: 'string' }, stream: { type: 'string' }, follow: { type: 'boolean', short: 'f' },
+  });
+  const record = lookup(ctx, positionals[0], values.agent, 'logs');
+  const lines = parseIntegerOption(values.lines, 'lines', 1, 100_000, 50);
+  const stream = parseChoice(values.stream, 'stream', STREAMS, 'both');
+  const streams: LogStream[] = stream === 'both' ? ['stdout', 'stderr'] : [stream];
+  for (const s of streams) {
+    const text = readLastLines(logPath(record, s), lines);
+    if (stream === 'both' && s === 'stderr' && text.length) ctx.io.out('--- stderr ---');
+    if (text.length) ctx.io.out(text.join('\n'));
+  }
+  if (values.follow) await follow(ctx, record, streams);
+  return 0;
+}
+
+/** Prints what is appended to the logs until the process has ended and nothing more arrives. */
+async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[]): Promise<void> {
+  const offsets = new Map(streams.map((s) => [s, sizeOf(logPath(record, s))]));
+  let wake: (() => void) | undefined;
+  const watcher = watch(record.runDir, { persistent: false }, () => wake?.());
+  try {
+    for (;;) {
+      let isIdle = true;
+      for (const s of streams) {
+        const path = logPath(record, s);
+        let from = offsets.get(s)!;
+        const size = sizeOf(path);
+        if (size < from) from = 0; // rotated
+        if (size > from) {
+          isIdle = false;
+          const { createReadStream } = await import('node:fs');
+          for await (const chunk of createReadStream(path, { start: from, end: size - 1 })) {
+            const text = (chunk as Buffer).toString('utf8');
+            process.stdout.write(s === 'stderr' && streams.length > 1 ? text.replace(/^(?=.)/gm, '[stderr] ') : text);
+          }
+          offsets.set(s, size);
+        }
+      }
+      if (isIdle && ctx.manager.observe(ctx.manager.repo.get(record.id)!).status !== 'running') return;
+      if (isIdle) await Promise.race([new Promise<void>((r) => { wake = r; }), sleep(500)]);
+    }
+  } finally {
+    watcher.close();
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function kill(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('kill', args, { agent: { type: 'string' }, force: { type: 'boolean' } });
+  const record = lookup(ctx, positionals[0], values.agent, 'kill');
+  const stopped = await ctx.manager.kill({ id: record.id }, { force: values.force ?? false, by: 'cli' });
+  ctx.io.out(`stopped pid ${stopped.pid} (${stopped.signal})`);
+  return 0;
+}
+
+async function restart(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('restart', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
+  const record = lookup(ctx, positionals[0], values.agent, 'restart');
+  const started = await ctx.manager.restart({ id: record.id }, { by: 'cli' });
+  if (values.json) printRow(ctx, started, true);
+  else ctx.io.out(`restarted pid ${record.pid} as pid ${started.pid}`);
+  return 0;
+}
+
+async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('spawn', args, {
+    agent: { type: 'string' }, cwd: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' },
+    category: { type: 'string' }, json: { type: 'boolean' },
+  });
+  if (values.agent === undefined) throw new AppError('INVALID_INPUT', 'spawn: --agent is required');
+  const agent = checkAgentName(values.agent, '--agent');
+  const processType = parseChoice<ProcessType>(values.type, 'type', PROCESS_TYPES, 'background');
+  const category = values.category === undefined ? undefined
+    : parseChoice<ProcessCategory>(values.category, 'category', ['test_suite', 'build', 'server', 'analysis', 'custom'], 'custom');
+  if (values.name !== undefined && (!values.name.trim() || values.name.length > 100)) {
+    throw new AppError('INVALID_INPUT', '--name must be 1-100 characters');
+  }
+  // One argument is a shell command line; several are argv words, quoted so the shell sees them unchanged.
+  const command = positionals.length === 1 ? positionals[0]! : positionals.map(shellQuote).join(' ');
+  const record = await ctx.manager.spawn({
+    agent, command, workingDirectory: values.cwd, processType, name: values.name, category,
+  });
+  if (values.json) printRow(ctx, record, true);
+  else {
+    const supervisor = ctx.manager.runningSupervisor();
+    ctx.io.out(`started pid ${record.pid}${supervisor ? '' : ' (no supervisor is running; hooks run once one starts)'}`);
+  }
+  return 0;
+}
+
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const VERBS: Record<string, (ctx: Context, args: string[]) => Promise<number>> = {
+  ps, status, logs, kill, restart, spawn: spawnVerb,
+};
+
+/** Runs one CLI verb; returns the exit code. Errors become one line on stderr. */
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const [verb, ...args] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    (verb === undefined ? io.err : io.out)(USAGE);
+    return verb === undefined ? 2 : 0;
+  }
+  try {
+    if (existsSync('.env')) loadDotenv({ path: '.env', quiet: true });
+    const config = loadConfig(io.env);
+    if (verb === 'bot' || verb === 'supervise') {
+      const { runBot } = await import('../main.js');
+      return await runBot(config, { headless: verb === 'supervise' });
+    }
+    const handler = VERBS[verb];
+    if (!handler) {
+      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot'].join(', ')}`);
+      return 2;
+    }
+    const manager = openManager(config);
+    try {
+      return await handler({ config, manager, io }, args);
+    } finally {
+      await manager.close();
+    }
+  } catch (error) {
+    io.err(`chorus: ${isAppError(error) ? error.message : errorMessage(error)}`);
+    return isAppError(error) && error.code === 'INVALID_INPUT' ? 2 : 1;
+  }
+}
+
+function defaultIo(): CliIo {
+  return {
+    out: (text) => process.stdout.write(`${text}\n`),
+    err: (text) => process.stderr.write(`${text}\n`),
+    env: process.env,
+  };
+}

@@ -1,0 +1,119 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { AppError } from './errors.js';
+
+export interface Config {
+  discordToken: string | undefined;
+  discordGuildId: string | undefined;
+  discordApiUrl: string | undefined;
+  ownerIds: string[];
+  llmBaseUrl: string | undefined;
+  llmApiKey: string | undefined;
+  llmModel: string;
+  chorusHome: string;
+  logLevel: LevelWithSilent;
+  killGraceMs: number;
+  logCapBytes: number;
+  registerCommandsOnStart: boolean;
+}
+
+export const DEFAULT_KILL_GRACE_MS = 5_000;
+export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SNOWFLAKE = /^\d{17,20}$/;
+
+function configError(key: string, expected: string, got: string): AppError {
+  return new AppError('CONFIG_INVALID', `${key} must be ${expected} (got ${JSON.stringify(got)})`, { details: { key } });
+}
+
+function optional(env: NodeJS.ProcessEnv, key: string): string | undefined {
+  const value = env[key]?.trim();
+  return value ? value : undefined;
+}
+
+function parseUrl(env: NodeJS.ProcessEnv, key: string): string | undefined {
+  const value = optional(env, key);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw configError(key, 'an http(s) URL', value);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError(key, 'an http(s) URL', value);
+  return value.replace(/\/+$/, '');
+}
+
+function parseSnowflakes(env: NodeJS.ProcessEnv, key: string): string[] {
+  const value = optional(env, key);
+  if (value === undefined) return [];
+  const ids = value.split(',').map((id) => id.trim()).filter(Boolean);
+  for (const id of ids) if (!SNOWFLAKE.test(id)) throw configError(key, 'a comma-separated list of Discord ids (17-20 digits)', id);
+  return ids;
+}
+
+function parseInteger(env: NodeJS.ProcessEnv, key: string, min: number, max: number, fallback: number): number {
+  const value = optional(env, key);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw configError(key, `an integer from ${min} to ${max}`, value);
+  }
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Bytes, with an optional K, M or G suffix ("64M"). */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!;
+}
+
+export function defaultChorusHome(): string {
+  return join(homedir(), '.chorus-agents');
+}
+
+/** Reads and checks every key; the first bad one stops start-up with a line naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const homeText = optional(env, 'CHORUS_HOME');
+  const chorusHome = homeText === undefined
+    ? defaultChorusHome()
+    : resolve(homeText.startsWith('~/') ? join(homedir(), homeText.slice(2)) : homeText);
+
+  const logLevel = (optional(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw configError('LOG_LEVEL', `one of ${LOG_LEVELS.join(', ')}`, logLevel);
+
+  const capText = optional(env, 'CHORUS_LOG_CAP');
+  let logCapBytes = DEFAULT_LOG_CAP_BYTES;
+  if (capText !== undefined) {
+    const parsed = parseByteSize(capText);
+    if (parsed === undefined || parsed < 4096 || parsed > 1024 ** 4) {
+      throw configError('CHORUS_LOG_CAP', 'a size from 4K to 1024G, like 64M', capText);
+    }
+    logCapBytes = parsed;
+  }
+
+  const guildId = optional(env, 'DISCORD_GUILD_ID');
+  if (guildId !== undefined && !SNOWFLAKE.test(guildId)) throw configError('DISCORD_GUILD_ID', 'a Discord id (17-20 digits)', guildId);
+
+  const register = (optional(env, 'CHORUS_REGISTER_COMMANDS') ?? 'true').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(register)) throw configError('CHORUS_REGISTER_COMMANDS', 'true or false', register);
+
+  return {
+    discordToken: optional(env, 'DISCORD_TOKEN'),
+    discordGuildId: guildId,
+    discordApiUrl: parseUrl(env, 'DISCORD_API_URL'),
+    ownerIds: parseSnowflakes(env, 'CHORUS_OWNER_IDS'),
+    llmBaseUrl: parseUrl(env, 'LLM_BASE_URL'),
+    llmApiKey: optional(env, 'LLM_API_KEY'),
+    llmModel: optional(env, 'LLM_MODEL') ?? 'gpt-4o-mini',
+    chorusHome,
+    logLevel: logLevel as LevelWithSilent,
+    killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),
+    logCapBytes,
+    registerCommandsOnStart: register === 'true' || register === '1',
+  };
+}

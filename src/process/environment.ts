@@ -1,0 +1,29 @@
+import { SECRET_NAME } from '../agents/agent-config.js';
+
+/** The only variables a child inherits from the bot; everything else (tokens above all) stays behind. */
+const INHERITED = new Set([
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TERM', 'TZ', 'TMPDIR', 'COLORTERM',
+  'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'XDG_DATA_HOME',
+]);
+
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/** Allow-listed parent variables, the agent's own, then Chorus's markers; nothing named like a secret. */
+export function buildChildEnv(
+  parent: NodeJS.ProcessEnv,
+  agentEnv: Record<string, string>,
+  markers: Record<string, string>,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (value === undefined) continue;
+    if ((INHERITED.has(name) || name.startsWith('LC_')) && !isSecretName(name)) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(agentEnv)) if (!isSecretName(name)) env[name] = value;
+  env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  env.PYTHONUNBUFFERED = '1';
+  for (const [name, value] of Object.entries(markers)) env[name] = value;
+  return env;
+}

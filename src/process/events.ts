@@ -1,0 +1,59 @@
+import { EventEmitter } from 'node:events';
+import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+
+export interface LineEvent {
+  processId: number;
+  agentName: string;
+  stream: LogStream;
+  text: string;
+  /** Logical byte offset just past the line in its stream; stable across restarts and rotations. */
+  offset: number;
+  isCut: boolean;
+}
+
+export interface ResourceSample {
+  processId: number;
+  cpuPercent: number;
+  rssBytes: number;
+  processCount: number;
+  sampledAt: number;
+}
+
+/** The seam that hooks, status embeds and the context preamble hang on. */
+export interface ProcessEvents {
+  started: [process: ProcessRecord];
+  /** A row of another process (the CLI, a crashed supervisor) that this supervisor now watches. */
+  adopted: [process: ProcessRecord];
+  line: [line: LineEvent];
+  exited: [process: ProcessRecord];
+  killed: [process: ProcessRecord];
+  lost: [process: ProcessRecord];
+  resources: [sample: ResourceSample];
+}
+
+export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  protected emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
+    this.emitter.emit(event, ...args);
+  }
+}

@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError } from '../errors.js';
+import { checkIdentity, isForbiddenPid, type ProcessIdentity } from './identity.js';
+import { environHas, readAllStats, readStat, type ProcStat } from './proc-fs.js';
+
+export const DEFAULT_GRACE_MS = 5_000;
+const POLL_MS = 20;
+/** How long SIGKILLed processes get to disappear before the kill is reported as failed. */
+const CONFIRM_MS = 3_000;
+
+export interface KillTarget {
+  pid: number;
+  startTicks: number;
+}
+
+export interface KillOutcome {
+  /** The last signal that was needed: SIGTERM when everything left within the grace period. */
+  signal: 'SIGTERM' | 'SIGKILL';
+  /** Every process that was signalled. */
+  targets: KillTarget[];
+}
+
+/**
+ * Everything that belongs to the process: its group, its descendants (also those that left the group with
+ * setsid) and any process that still carries the run's environment marker (descendants whose parent died).
+ * Each is recorded with its start time, so a pid reused meanwhile is never signalled.
+ */
+export function snapshotTree(identity: ProcessIdentity, marker: string | null, stats: ProcStat[] = readAllStats()): KillTarget[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const stat of stats) {
+    const list = children.get(stat.ppid);
+    if (list) list.push(stat);
+    else children.set(stat.ppid, [stat]);
+  }
+  const found = new Map<number, ProcStat>();
+  const add = (stat: ProcStat) => {
+    if (found.has(stat.pid) || isForbiddenPid(stat.pid) || stat.state === 'Z') return;
+    found.set(stat.pid, stat);
+    for (const child of children.get(stat.pid) ?? []) add(child);
+  };
+  const leader = stats.find((s) => s.pid === identity.pid);
+  if (leader && leader.startTicks === identity.startTicks) add(leader);
+  for (const stat of stats) {
+    if (stat.pgrp === identity.pgid && stat.session === identity.pgid) add(stat);
+  }
+  if (marker) {
+    for (const stat of stats) {
+      if (!found.has(stat.pid) && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) add(stat);
+    }
+  }
+  return [...found.values()].map((s) => ({ pid: s.pid, startTicks: s.startTicks }));
+}
+
+function isTargetAlive(target: KillTarget): boolean {
+  const stat = readStat(target.pid);
+  return stat !== undefined && stat.startTicks === target.startTicks && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/** Signals a target only if it is still the same process. */
+function signalTarget(target: KillTarget, signal: NodeJS.Signals): void {
+  if (isForbiddenPid(target.pid) || !isTargetAlive(target)) return;
+  try {
+    process.kill(target.pid, signal);
+  } catch {
+    // It ended between the check and the signal.
+  }
+}
+
+function signalGroup(identity: ProcessIdentity, signal: NodeJS.Signals): void {
+  // A group can only be signalled while its leader is proven to be ours; members are signalled one by one anyway.
+  if (isForbiddenPid(identity.pgid) || identity.pgid !== identity.pid || checkIdentity(identity) !== 'alive') return;
+  try {
+    process.kill(-identity.pgid, signal);
+  } catch {
+    // The group emptied meanwhile.
+  }
+}
+
+function merge(into: Map<number, KillTarget>, targets: KillTarget[]): void {
+  for (const t of targets) if (!into.has(t.pid) || into.get(t.pid)!.startTicks !== t.startTicks) into.set(t.pid, t);
+}
+
+/** Rescanning /proc is costlier than checking known pids, so the tree is re-read only every few polls. */
+const POLLS_PER_RESCAN = 5;
+
+async function waitGone(targets: Map<number, KillTarget>, deadline: number, refresh: () => KillTarget[]): Promise<boolean> {
+  for (let poll = 0; ; poll += 1) {
+    if (poll % POLLS_PER_RESCAN === 0) merge(targets, refresh());
+    if ([...targets.values()].every((t) => !isTargetAlive(t))) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+}
+
+/**
+ * SIGTERM the group and every process of the tree, wait up to `graceMs`, SIGKILL what is left, then confirm that
+ * all are gone. The caller has already checked the leader's identity; every signal re-checks it per process.
+ */
+export async function killTree(identity: ProcessIdentity, marker: string | null, options: { graceMs: number; force: boolean }): Promise<KillOutcome> {
+  if (isForbiddenPid(identity.pid)) throw new AppError('PID_FORBIDDEN', `pid ${identity.pid}`);
+  const targets = new Map<number, KillTarget>();
+  // The environment scan reads every process's environ, so it runs at the start and before SIGKILL only.
+  const refresh = () => snapshotTree(identity, null);
+  merge(targets, snapshotTree(identity, marker));
+  let signal: KillOutcome['signal'] = 'SIGKILL';
+  if (!options.force) {
+    signal = 'SIGTERM';
+    signalGroup(identity, 'SIGTERM');
+    for (const t of targets.values()) signalTarget(t, 'SIGTERM');
+    const termDeadline = Date.now() + options.graceMs;
+    // New descendants forked during the grace period get SIGTERM too.
+    const isGone = await waitGone(targets, termDeadline, () => {
+      const fresh = refresh().filter((t) => !targets.has(t.pid));
+      for (const t of fresh) signalTarget(t, 'SIGTERM');
+      return fresh;
+    });
+    if (isGone) return { signal, targets: [...targets.values()] };
+    signal = 'SIGKILL';
+    merge(targets, snapshotTree(identity, marker));
+  }
+  signalGroup(identity, 'SIGKILL');
+  for (const t of targets.values()) signalTarget(t, 'SIGKILL');
+  const isGone = await waitGone(targets, Date.now() + CONFIRM_MS, () => {
+    const fresh = refresh().filter((t) => !targets.has(t.pid));
+    for (const t of fresh) signalTarget(t, 'SIGKILL');
+    return fresh;
+  });
+  if (!isGone) {
+    const survivors = [...targets.values()].filter(isTargetAlive).map((t) => t.pid);
+    throw new AppError('KILL_FAILED', `still alive after SIGKILL: ${survivors.join(', ')}`, { userFacing: true });
+  }
+  return { signal, targets: [...targets.values()] };
+}

@@ -1,0 +1,77 @@
+/** Lines longer than this are cut for matching and the tail; the log file keeps them whole. */
+export const MAX_LINE_BYTES = 8 * 1024;
+
+export interface SplitLine {
+  text: string;
+  /** Byte offset just past this line's newline, in the stream's logical position (rotations included). */
+  endOffset: number;
+  isCut: boolean;
+}
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+
+/** Splits a byte stream into lines, carrying the unfinished last line (at most MAX_LINE_BYTES of it) to the next chunk. */
+export class LineSplitter {
+  private carry: Buffer | null = null;
+  private carryIsCut = false;
+
+  /** `chunkEndOffset` is the logical offset just past the chunk's last byte. */
+  push(chunk: Buffer, chunkEndOffset: number, emit: (line: SplitLine) => void): void {
+    const chunkStart = chunkEndOffset - chunk.length;
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(NEWLINE, start);
+      if (newline < 0) break;
+      emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+      start = newline + 1;
+    }
+    if (start < chunk.length) this.keep(chunk, start);
+  }
+
+  /** The unfinished last line, when the stream has ended. */
+  flush(endOffset: number, emit: (line: SplitLine) => void): void {
+    if (this.carry === null) return;
+    const text = decode(this.carry, 0, this.carry.length);
+    emit({ text, endOffset, isCut: this.carryIsCut });
+    this.carry = null;
+    this.carryIsCut = false;
+  }
+
+  get hasPartial(): boolean {
+    return this.carry !== null;
+  }
+
+  private finishLine(chunk: Buffer, start: number, end: number, endOffset: number): SplitLine {
+    if (this.carry === null) {
+      const isCut = end - start > MAX_LINE_BYTES;
+      const cutEnd = isCut ? start + MAX_LINE_BYTES : end;
+      return { text: decode(chunk, start, cutEnd), endOffset, isCut };
+    }
+    const room = MAX_LINE_BYTES - this.carry.length;
+    const isCut = this.carryIsCut || end - start > room;
+    const joined = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, end - start))]);
+    this.carry = null;
+    this.carryIsCut = false;
+    return { text: decode(joined, 0, joined.length), endOffset, isCut };
+  }
+
+  private keep(chunk: Buffer, start: number): void {
+    const length = chunk.length - start;
+    if (this.carry === null) {
+      this.carryIsCut = length > MAX_LINE_BYTES;
+      // Copy: the chunk buffer is reused by the reader.
+      this.carry = Buffer.from(chunk.subarray(start, start + Math.min(length, MAX_LINE_BYTES)));
+      return;
+    }
+    const room = MAX_LINE_BYTES - this.carry.length;
+    if (length > room) this.carryIsCut = true;
+    if (room > 0) this.carry = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, length))]);
+  }
+}
+
+/** UTF-8 with invalid bytes replaced (U+FFFD), and a trailing CR dropped (CRLF line ends). */
+function decode(buffer: Buffer, start: number, end: number): string {
+  if (end > start && buffer[end - 1] === CR) end -= 1;
+  return buffer.toString('utf8', start, end);
+}

@@ -1,0 +1,49 @@
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+
+const BLOCK = 64 * 1024;
+
+/** The last `maxLines` lines of a file (and of its rotated `.1` when the file alone has fewer), at most `maxBytes`. */
+export function readLastLines(path: string, maxLines: number, maxBytes = 1024 * 1024): string[] {
+  const lines = lastLinesOfFile(path, maxLines, maxBytes);
+  if (lines.length < maxLines && existsSync(`${path}.1`)) {
+    return [...lastLinesOfFile(`${path}.1`, maxLines - lines.length, maxBytes), ...lines];
+  }
+  return lines;
+}
+
+function lastLinesOfFile(path: string, maxLines: number, maxBytes: number): string[] {
+  if (maxLines <= 0) return [];
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    let start = size;
+    let newlines = 0;
+    const chunks: Buffer[] = [];
+    // Read backwards until there are enough newlines (one more than lines, for a trailing newline).
+    while (start > 0 && newlines <= maxLines && size - start < maxBytes) {
+      const length = Math.min(BLOCK, start);
+      start -= length;
+      const chunk = Buffer.alloc(length);
+      readSync(fd, chunk, 0, length, start);
+      for (const byte of chunk) if (byte === 0x0a) newlines += 1;
+      chunks.unshift(chunk);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    if (start > 0) lines.shift();
+    return lines.slice(-maxLines).map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function logPath(record: ProcessRecord, stream: LogStream): string {
+  return stream === 'stdout' ? record.stdoutLog : record.stderrLog;
+}

@@ -1,0 +1,512 @@
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { loadAgentConfig, type AgentConfig } from '../agents/agent-config.js';
+import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Db } from '../store/database.js';
+import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
+import { SupervisorRepo } from '../store/supervisor-repo.js';
+import { TypedEmitter, type ProcessEvents, type ResourceSample } from './events.js';
+import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
+import { killTree } from './kill.js';
+import { OutputMonitor } from './output-monitor.js';
+import { environHas, readAllStats } from './proc-fs.js';
+import { cpuPercent, usageByGroup } from './resources.js';
+import { parseExitFile } from './shim.js';
+import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
+import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
+import type { SupervisorRow } from '../store/supervisor-repo.js';
+import { RollingTail, type TailLine } from './tail.js';
+import { captureIdentity } from './identity.js';
+
+export interface ProcessManagerOptions {
+  home: string;
+  db: Db;
+  log: Logger;
+  graceMs?: number;
+  logCapBytes?: number;
+  /** How often ends, new rows from other processes (the CLI) and missed output are checked for. */
+  pollIntervalMs?: number;
+  resourceIntervalMs?: number;
+  offsetFlushMs?: number;
+  env?: NodeJS.ProcessEnv;
+  loadAgent?: (name: string) => AgentConfig;
+}
+
+export interface StopOptions {
+  force?: boolean;
+  /** Who asked: a user id, `agent:<name>`, `hook:<id>`, `cli`, `timeout`. */
+  by: string;
+}
+
+export type ProcessLookup = { id: number } | { pid: number; agentName?: string };
+
+interface Entry {
+  record: ProcessRecord;
+  identity: ProcessIdentity;
+  monitor: OutputMonitor;
+  tail: RollingTail;
+  child: ChildProcess | undefined;
+  isStopping: boolean;
+  ending: Promise<void> | null;
+  areOffsetsDirty: boolean;
+  lastCpu: { cpuTicks: number; at: number } | undefined;
+  usage: ResourceSample | undefined;
+  timeoutTimer: NodeJS.Timeout | undefined;
+}
+
+function readExitCode(runDir: string): number | undefined {
+  try {
+    return parseExitFile(readFileSync(exitFilePath(runDir), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function identityOf(record: ProcessRecord): ProcessIdentity | undefined {
+  if (record.pid === null || record.startTicks === null || record.bootId === null) return undefined;
+  return { pid: record.pid, pgid: record.pgid ?? record.pid, startTicks: record.startTicks, bootId: record.bootId };
+}
+
+function signalName(exitCode: number | null): string | null {
+  if (exitCode === null || exitCode <= 128) return null;
+  const found = Object.entries(osConstants.signals).find(([, n]) => n === exitCode - 128);
+  return found ? found[0] : null;
+}
+
+/** How a process that is no longer running ended, from what can be observed; writes nothing. */
+export function observedEnd(record: ProcessRecord, state: IdentityState, exitCode: number | undefined): ProcessEnd {
+  const endedAt = new Date().toISOString();
+  if (record.stopRequestedBy) {
+    return { status: 'killed', exitCode: exitCode ?? null, signal: signalName(exitCode ?? null), stoppedBy: record.stopRequestedBy, lostReason: null, endedAt };
+  }
+  if (exitCode !== undefined) return { status: 'exited', exitCode, signal: null, stoppedBy: null, lostReason: null, endedAt };
+  const lostReason = state === 'mismatch'
+    ? 'its pid now belongs to another process (or the machine rebooted); it was not signalled'
+    : 'it vanished without an exit status';
+  return { status: 'lost', exitCode: null, signal: null, stoppedBy: null, lostReason, endedAt };
+}
+
+/**
+ * The process core: spawns, follows, stops and recovers processes. Without `startSupervising()` it is a client
+ * (the CLI): it spawns, stops and reads, and leaves watching to the supervisor.
+ */
+export class ProcessManager extends TypedEmitter<ProcessEvents> {
+  readonly repo: ProcessRepo;
+  readonly home: string;
+  private readonly supervisorRepo: SupervisorRepo;
+  private readonly log: Logger;
+  private readonly graceMs: number;
+  private readonly logCapBytes: number;
+  private readonly pollIntervalMs: number;
+  private readonly resourceIntervalMs: number;
+  private readonly offsetFlushMs: number;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly loadAgent: (name: string) => AgentConfig;
+  private readonly entries = new Map<number, Entry>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private isSupervising = false;
+  private isClosed = false;
+  private dataVersion = -1;
+  private lastOffsetFlush = 0;
+
+  constructor(private readonly options: ProcessManagerOptions) {
+    super();
+    this.home = options.home;
+    this.repo = new ProcessRepo(options.db);
+    this.supervisorRepo = new SupervisorRepo(options.db);
+    this.log = options.log.child({ module: 'process' });
+    this.graceMs = options.graceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.logCapBytes = options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES;
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.resourceIntervalMs = options.resourceIntervalMs ?? 3_000;
+    this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
+    this.env = options.env ?? process.env;
+    this.loadAgent = options.loadAgent ?? ((name) => loadAgentConfig(options.home, name));
+  }
+
+  get supervising(): boolean {
+    return this.isSupervising;
+  }
+
+  /** The supervisor of this home, in this process or another, if one runs. */
+  runningSupervisor(): SupervisorRow | undefined {
+    return runningSupervisor(this.supervisorRepo);
+  }
+
+  /** Takes the home's supervisor lock, settles or adopts every row left running, then watches. */
+  async startSupervising(): Promise<void> {
+    acquireSupervisorLock(this.supervisorRepo, this.home);
+    this.isSupervising = true;
+    await this.reconcile();
+    this.timers.push(setInterval(() => void this.poll(), this.pollIntervalMs));
+    this.timers.push(setInterval(() => this.sampleResources(), this.resourceIntervalMs));
+    for (const timer of this.timers) timer.unref();
+    this.log.info({ processes: this.entries.size }, 'supervising');
+  }
+
+  async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: AgentConfig | string }): Promise<ProcessRecord> {
+    const agent = typeof request.agent === 'string' ? this.loadAgent(request.agent) : request.agent;
+    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.env);
+    this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType }, 'process started');
+    if (this.isSupervising) {
+      this.attach(record, child);
+      this.emit('started', record);
+    }
+    return record;
+  }
+
+  /** Finds a row by id, or by pid (the live row wins when the OS reused a pid), optionally within one agent. */
+  find(lookup: ProcessLookup): ProcessRecord | undefined {
+    if ('id' in lookup) return this.repo.get(lookup.id);
+    return this.repo.getByPid(lookup.pid, lookup.agentName);
+  }
+
+  /** Like find, but a missing row, or one of another agent, is a user-facing error. */
+  resolve(lookup: ProcessLookup): ProcessRecord {
+    const record = this.find(lookup);
+    if (!record || record.status === 'starting') {
+      const what = 'id' in lookup ? `process #${lookup.id}` : `pid ${lookup.pid}`;
+      const scope = 'agentName' in lookup && lookup.agentName ? ` for agent ${lookup.agentName}` : '';
+      throw new AppError('PROCESS_NOT_FOUND', `${what}${scope}; list processes to see valid pids`);
+    }
+    return record;
+  }
+
+  list(options: { agentName?: string; status?: StatusFilter; limit?: number } = {}): ProcessRecord[] {
+    return this.repo.list(options);
+  }
+
+  /** The last lines across both streams, oldest first; only the supervisor keeps them in memory. */
+  tail(id: number, limit?: number): TailLine[] | undefined {
+    return this.entries.get(id)?.tail.toArray(limit);
+  }
+
+  usage(id: number): ResourceSample | undefined {
+    return this.entries.get(id)?.usage;
+  }
+
+  isWatching(id: number): boolean {
+    return this.entries.has(id);
+  }
+
+  /** The logical read position of a stream (bytes since the process started), for cursors. */
+  readPosition(id: number, stream: LogStream): number | undefined {
+    return this.entries.get(id)?.monitor.logicalOffset(stream);
+  }
+
+  /**
+   * Stops a process and everything it started: identity check, SIGTERM, grace, SIGKILL, confirm. A process whose
+   * identity no longer holds is marked ended and never signalled.
+   */
+  async kill(lookup: ProcessLookup, options: StopOptions): Promise<ProcessRecord> {
+    const record = this.resolve(lookup);
+    if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)})`);
+    if (record.pid === null || isForbiddenPid(record.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
+    const identity = identityOf(record);
+    const state = identity ? checkIdentity(identity) : 'mismatch';
+    const entry = this.entries.get(record.id);
+    if (state !== 'alive' || !identity) {
+      const ended = await this.settleEnded(record, state);
+      const why = ended.status === 'lost' ? `it is gone (${ended.lostReason})` : `it already ended (${describeEnd(ended)})`;
+      throw new AppError(state === 'mismatch' ? 'PROCESS_IDENTITY_MISMATCH' : 'PROCESS_NOT_RUNNING', `pid ${record.pid}: ${why}; nothing was signalled`);
+    }
+    this.repo.requestStop(record.id, options.by);
+    if (entry) entry.isStopping = true;
+    let signal: string;
+    try {
+      ({ signal } = await killTree(identity, runMarker(record.runDir), { graceMs: this.graceMs, force: options.force ?? false }));
+    } catch (error) {
+      if (entry) entry.isStopping = false;
+      throw error;
+    }
+    const end: ProcessEnd = {
+      status: 'killed', exitCode: readExitCode(record.runDir) ?? null, signal, stoppedBy: options.by, lostReason: null,
+      endedAt: new Date().toISOString(),
+    };
+    if (entry) await this.finishEntry(entry, end);
+    else this.repo.finish(record.id, end);
+    this.log.info({ id: record.id, pid: record.pid, signal, by: options.by }, 'process stopped');
+    return this.repo.get(record.id)!;
+  }
+
+  async killAllForAgent(agentName: string, options: StopOptions): Promise<ProcessRecord[]> {
+    const running = this.repo.list({ agentName, status: 'running' });
+    const results = await Promise.allSettled(running.map((r) => this.kill({ id: r.id }, options)));
+    return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  }
+
+  /** Stops the process if it runs, then starts the same command again (same directory, type, name), linked to the old row. */
+  async restart(lookup: ProcessLookup, options: StopOptions & { withRow?: SpawnRequest['withRow'] }): Promise<ProcessRecord> {
+    const old = this.resolve(lookup);
+    if (old.status === 'running') {
+      try {
+        await this.kill({ id: old.id }, options);
+      } catch (error) {
+        if (!(error instanceof AppError) || !['PROCESS_NOT_RUNNING', 'PROCESS_IDENTITY_MISMATCH'].includes(error.code)) throw error;
+      }
+    }
+    return this.spawn({
+      agent: old.agentName,
+      command: old.command,
+      workingDirectory: old.workingDirectory,
+      processType: old.processType,
+      name: old.name ?? undefined,
+      category: old.category ?? undefined,
+      spawnedByBranch: old.spawnedByBranch ?? undefined,
+      contextJson: old.contextJson ?? undefined,
+      modelForHooks: old.modelForHooks ?? undefined,
+      hookRecursionDepth: old.hookRecursionDepth,
+      timeoutSeconds: old.timeoutSeconds ?? undefined,
+      restartedFrom: old.id,
+      withRow: options.withRow,
+    });
+  }
+
+  /** What is true of a row now, from /proc and the exit file, without writing (the CLI's view). */
+  observe(record: ProcessRecord): ProcessRecord {
+    if (record.status !== 'running') return record;
+    const identity = identityOf(record);
+    const state = identity ? checkIdentity(identity) : 'mismatch';
+    const exitCode = readExitCode(record.runDir);
+    if (state === 'alive' && exitCode === undefined) return record;
+    return { ...record, ...observedEnd(record, state, exitCode) };
+  }
+
+  /** Stops watching; the processes keep running and a later supervisor adopts them. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await Promise.allSettled([...this.entries.values()].map((e) => e.ending));
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.timeoutTimer);
+      await entry.monitor.drain();
+      entry.monitor.close();
+    }
+    this.flushOffsets(true);
+    this.entries.clear();
+    if (this.isSupervising) releaseSupervisorLock(this.supervisorRepo);
+    this.isSupervising = false;
+  }
+
+  private attach(record: ProcessRecord, child?: ChildProcess, placeholder?: ProcessIdentity): Entry | undefined {
+    const identity = identityOf(record) ?? placeholder;
+    if (!identity || this.entries.has(record.id)) return this.entries.get(record.id);
+    const tail = new RollingTail();
+    const entry: Entry = {
+      record,
+      identity,
+      tail,
+      child,
+      isStopping: false,
+      ending: null,
+      areOffsetsDirty: false,
+      lastCpu: undefined,
+      usage: undefined,
+      timeoutTimer: undefined,
+      monitor: new OutputMonitor({
+        stdoutLog: record.stdoutLog,
+        stderrLog: record.stderrLog,
+        start: {
+          stdout: { offset: record.stdoutOffset, rotated: record.stdoutRotated },
+          stderr: { offset: record.stderrOffset, rotated: record.stderrRotated },
+        },
+        capBytes: this.logCapBytes,
+        log: this.log.child({ id: record.id }),
+        onLine: (stream, line) => {
+          entry.areOffsetsDirty = true;
+          tail.push({ stream, text: line.text });
+          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
+        },
+        onRotated: () => this.saveOffsets(entry),
+      }),
+    };
+    this.entries.set(record.id, entry);
+    entry.monitor.watch(() => this.checkEnded(entry));
+    child?.once('exit', () => this.checkEnded(entry));
+    void entry.monitor.drain();
+    this.armTimeout(entry);
+    return entry;
+  }
+
+  private armTimeout(entry: Entry): void {
+    const { timeoutSeconds, startedAt } = entry.record;
+    if (!timeoutSeconds) return;
+    // Measured from the stored start, so a restart of the supervisor neither loses nor extends it.
+    const delayMs = Math.max(0, Date.parse(startedAt) + timeoutSeconds * 1000 - Date.now());
+    entry.timeoutTimer = setTimeout(() => {
+      void this.kill({ id: entry.record.id }, { by: 'timeout' }).catch((error) => {
+        this.log.warn({ id: entry.record.id, err: error }, 'timeout stop failed');
+      });
+    }, delayMs);
+    entry.timeoutTimer.unref();
+  }
+
+  private checkEnded(entry: Entry): void {
+    if (entry.ending || entry.isStopping || this.isClosed) return;
+    // Identity first: the shim writes the exit file before it exits, so "gone" with no file means no status.
+    const state = checkIdentity(entry.identity);
+    const exitCode = readExitCode(entry.record.runDir);
+    if (state === 'alive' && exitCode === undefined) return;
+    const fresh = this.repo.get(entry.record.id) ?? entry.record;
+    void this.finishEntry(entry, observedEnd(fresh, state, exitCode));
+  }
+
+  /** Reads what is left of the output, records the end (first writer wins), forgets the entry, tells listeners. */
+  private finishEntry(entry: Entry, end: ProcessEnd): Promise<void> {
+    entry.ending ??= (async () => {
+      clearTimeout(entry.timeoutTimer);
+      await entry.monitor.finish();
+      this.saveOffsets(entry);
+      this.repo.finish(entry.record.id, end);
+      this.entries.delete(entry.record.id);
+      this.announceEnd(this.repo.get(entry.record.id)!);
+    })().catch((error) => {
+      this.log.error({ id: entry.record.id, err: error }, 'failed to record the end of a process');
+    });
+    return entry.ending;
+  }
+
+  private announceEnd(record: ProcessRecord): void {
+    this.log.info({ id: record.id, pid: record.pid, status: record.status, exitCode: record.exitCode, signal: record.signal }, 'process ended');
+    if (record.status === 'exited') this.emit('exited', record);
+    else if (record.status === 'killed') this.emit('killed', record);
+    else if (record.status === 'lost') this.emit('lost', record);
+  }
+
+  /** A row found not running: as supervisor, scan its output and finish it; as client, just record it. */
+  private async settleEnded(record: ProcessRecord, state: IdentityState): Promise<ProcessRecord> {
+    const end = observedEnd(record, state, readExitCode(record.runDir));
+    const entry = this.entries.get(record.id);
+    if (entry) await this.finishEntry(entry, end);
+    else if (this.isSupervising) {
+      const adopted = this.attachForSettling(record);
+      await this.finishEntry(adopted, end);
+    } else this.repo.finish(record.id, end);
+    return this.repo.get(record.id)!;
+  }
+
+  /** An entry that only reads the output written since the stored offsets, for a process that already ended. */
+  private attachForSettling(record: ProcessRecord): Entry {
+    // A row cut short before its pid was stored has no identity; nothing is signalled through this entry anyway.
+    const entry = this.attach({ ...record, timeoutSeconds: null }, undefined, { pid: -1, pgid: -1, startTicks: -1, bootId: '' })!;
+    entry.monitor.unwatch();
+    return entry;
+  }
+
+  /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
+  private async reconcile(): Promise<void> {
+    this.dataVersion = this.options.db.pragma('data_version', { simple: true }) as number;
+    const pending: Promise<unknown>[] = [];
+    for (const record of this.repo.listActive()) {
+      if (this.entries.has(record.id)) continue;
+      pending.push(this.adopt(record));
+    }
+    await Promise.all(pending);
+  }
+
+  private async adopt(initial: ProcessRecord): Promise<void> {
+    let record = initial;
+    if (record.status === 'starting') {
+      const found = this.findStartingProcess(record);
+      if (!found) {
+        const ended = await this.settleEnded(record, 'gone');
+        if (ended.status === 'lost') this.log.warn({ id: record.id }, 'a spawn was cut short before the process ran');
+        return;
+      }
+      this.repo.transaction(() => this.repo.markRunning(record.id, found, record.startedAt));
+      record = this.repo.get(record.id)!;
+    }
+    const identity = identityOf(record);
+    const state = identity ? checkIdentity(identity) : 'mismatch';
+    if (state !== 'alive') {
+      await this.settleEnded(record, state);
+      return;
+    }
+    if (this.attach(record)) {
+      this.log.info({ id: record.id, pid: record.pid }, 'process adopted');
+      this.emit('adopted', record);
+    }
+  }
+
+  /** A spawn cut short by a crash: the shim may run without its pid stored; its environment marker proves it. */
+  private findStartingProcess(record: ProcessRecord): ProcessIdentity | undefined {
+    if (!record.runDir) return undefined;
+    const marker = runMarker(record.runDir);
+    for (const stat of readAllStats()) {
+      if (stat.pid === stat.pgrp && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) return captureIdentity(stat.pid);
+    }
+    return undefined;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.isClosed) return;
+    try {
+      for (const entry of [...this.entries.values()]) {
+        this.checkEnded(entry);
+        if (!entry.ending) void entry.monitor.drain();
+      }
+      const version = this.options.db.pragma('data_version', { simple: true }) as number;
+      if (version !== this.dataVersion) await this.reconcile();
+      if (Date.now() - this.lastOffsetFlush >= this.offsetFlushMs) this.flushOffsets(false);
+    } catch (error) {
+      this.log.error({ err: error }, 'supervisor poll failed');
+    }
+  }
+
+  private saveOffsets(entry: Entry): void {
+    const p = entry.monitor.positions();
+    this.repo.saveOffsets(entry.record.id, {
+      stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
+    });
+    entry.areOffsetsDirty = false;
+  }
+
+  /** Offsets are stored about once a second, in one transaction for all processes, and at every end. */
+  private flushOffsets(isAll: boolean): void {
+    this.lastOffsetFlush = Date.now();
+    const dirty = [...this.entries.values()].filter((e) => isAll || e.areOffsetsDirty);
+    if (!dirty.length) return;
+    this.repo.transaction(() => {
+      for (const entry of dirty) this.saveOffsets(entry);
+    });
+    // Our own writes bump data_version for other connections only, so no reconcile is triggered by this.
+  }
+
+  private sampleResources(): void {
+    if (!this.entries.size || this.isClosed) return;
+    const groups = new Set([...this.entries.values()].map((e) => e.identity.pgid));
+    const usage = usageByGroup(groups);
+    const at = Date.now();
+    for (const entry of this.entries.values()) {
+      const group = usage.get(entry.identity.pgid);
+      if (!group) continue;
+      const current = { cpuTicks: group.cpuTicks, at };
+      entry.usage = {
+        processId: entry.record.id,
+        cpuPercent: cpuPercent(entry.lastCpu, current),
+        rssBytes: group.rssBytes,
+        processCount: group.processCount,
+        sampledAt: at,
+      };
+      entry.lastCpu = current;
+      this.emit('resources', entry.usage);
+    }
+  }
+}
+
+export function describeEnd(record: Pick<ProcessRecord, 'status' | 'exitCode' | 'signal' | 'lostReason'>): string {
+  switch (record.status) {
+    case 'exited':
+      return `exited with code ${record.exitCode}`;
+    case 'killed':
+      return `stopped with ${record.signal ?? 'a signal'}`;
+    case 'lost':
+      return `lost: ${record.lostReason ?? 'no exit status'}`;
+    default:
+      return record.status;
+  }
+}

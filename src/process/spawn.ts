@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AgentConfig } from '../agents/agent-config.js';
+import { ensureWorkspace, agentDir } from '../agents/agent-config.js';
+import { AppError, errorMessage } from '../errors.js';
+import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessType } from '../store/process-repo.js';
+import { checkCommand } from './command-policy.js';
+import { buildChildEnv } from './environment.js';
+import { captureIdentity } from './identity.js';
+import { shimArgs } from './shim.js';
+import { resolveWorkingDirectory } from './workspace.js';
+
+export interface SpawnRequest {
+  agent: AgentConfig;
+  command: string;
+  workingDirectory?: string | undefined;
+  processType?: ProcessType | undefined;
+  name?: string | undefined;
+  category?: ProcessCategory | undefined;
+  spawnedByBranch?: string | undefined;
+  contextJson?: string | undefined;
+  modelForHooks?: string | undefined;
+  hookRecursionDepth?: number | undefined;
+  timeoutSeconds?: number | undefined;
+  restartedFrom?: number | undefined;
+  /** Runs inside the transaction that inserts the row (hooks are stored with their process, or not at all). */
+  withRow?: ((processId: number) => void) | undefined;
+}
+
+export interface Spawned {
+  record: ProcessRecord;
+  child: ChildProcess;
+}
+
+/** The marker every process of a run carries in its environment, so stray descendants can be found and proven ours. */
+export const RUN_MARKER_NAME = 'CHORUS_RUN_DIR';
+
+export function runMarker(runDir: string): string {
+  return `${RUN_MARKER_NAME}=${runDir}`;
+}
+
+export function processesDir(home: string, agentName: string): string {
+  return join(agentDir(home, agentName), 'processes');
+}
+
+/** The exit status file the shim writes. */
+export function exitFilePath(runDir: string): string {
+  return join(runDir, 'exit');
+}
+
+/** Everything checked before anything exists: nothing is spawned or written when a check fails. */
+export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { command: string; cwd: string } {
+  const command = checkCommand(request.command);
+  ensureWorkspace(request.agent);
+  const cwd = resolveWorkingDirectory(request.agent.workspace, request.workingDirectory);
+  const active = repo.countActive(request.agent.name);
+  if (active >= request.agent.maxProcesses) {
+    throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
+  }
+  return { command, cwd };
+}
+
+/**
+ * Starts the command through the shim, detached in its own process group, with stdout and stderr going straight to
+ * files. The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
+ * becomes `running`, visible to every list, in the transaction that records its identity.
+ */
+export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
+  const { command, cwd } = validateSpawn(request, repo);
+  const fields: NewProcess = {
+    command,
+    name: request.name ?? null,
+    category: request.category ?? null,
+    workingDirectory: cwd,
+    agentName: request.agent.name,
+    processType: request.processType ?? 'background',
+    spawnedByBranch: request.spawnedByBranch ?? null,
+    contextJson: request.contextJson ?? null,
+    modelForHooks: request.modelForHooks ?? null,
+    hookRecursionDepth: request.hookRecursionDepth ?? 0,
+    timeoutSeconds: request.timeoutSeconds ?? null,
+    restartedFrom: request.restartedFrom ?? null,
+  };
+  const parent = processesDir(home, request.agent.name);
+  mkdirSync(parent, { recursive: true, mode: 0o700 });
+
+  const id = repo.transaction(() => {
+    // Counted again under the write lock: another spawner (the CLI) may have started one meanwhile.
+    const active = repo.countActive(request.agent.name);
+    if (active >= request.agent.maxProcesses) {
+      throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
+    }
+    const rowId = repo.insertStarting(fields, new Date().toISOString());
+    // Unique even when a fresh database reuses row ids beside old run directories.
+    const runDir = join(parent, `${rowId}-${Date.now().toString(36)}`);
+    repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
+    request.withRow?.(rowId);
+    return rowId;
+  });
+  const row = repo.get(id)!;
+
+  let child: ChildProcess;
+  const fds: number[] = [];
+  try {
+    mkdirSync(row.runDir, { mode: 0o700 });
+    fds.push(openSync(row.stdoutLog, 'a', 0o600), openSync(row.stderrLog, 'a', 0o600));
+    const env = buildChildEnv(parentEnv, request.agent.env, {
+      [RUN_MARKER_NAME]: row.runDir,
+      CHORUS_AGENT: request.agent.name,
+      CHORUS_PROCESS_ID: String(id),
+    });
+    child = spawn('/bin/sh', shimArgs(command, exitFilePath(row.runDir)), {
+      cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', fds[0]!, fds[1]!],
+    });
+    if (child.pid === undefined) throw new AppError('SPAWN_FAILED', 'the shell could not be started');
+  } catch (error) {
+    repo.delete(id);
+    rmSync(row.runDir, { recursive: true, force: true });
+    throw error instanceof AppError ? error : new AppError('SPAWN_FAILED', errorMessage(error), { cause: error });
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  child.on('error', () => { /* reported through the exit status; an unhandled 'error' would crash the bot */ });
+  child.unref();
+
+  const identity = captureIdentity(child.pid);
+  const startedAt = new Date().toISOString();
+  if (identity) {
+    repo.transaction(() => repo.markRunning(id, identity, startedAt));
+  } else {
+    // It ended before its identity could be read: record it so the supervisor settles it from the exit file.
+    repo.transaction(() => repo.markRunning(id, { pid: child.pid!, pgid: child.pid!, startTicks: -1, bootId: '' }, startedAt));
+  }
+  return { record: repo.get(id)!, child };
+}

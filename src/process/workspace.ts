@@ -1,0 +1,30 @@
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { AppError, describeValue } from '../errors.js';
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/**
+ * Resolves a working directory (relative ones against the workspace), following symlinks, and checks that the
+ * real path is a directory inside the real workspace.
+ */
+export function resolveWorkingDirectory(workspace: string, requested: unknown, field = 'working_directory'): string {
+  const root = realpathSync(workspace);
+  if (requested === undefined || requested === null || requested === '') return root;
+  if (typeof requested !== 'string') throw new AppError('INVALID_INPUT', `${field} must be a path string (got ${describeValue(requested)})`);
+  const candidate = isAbsolute(requested) ? requested : resolve(root, requested);
+  let real: string;
+  try {
+    real = realpathSync(candidate);
+  } catch {
+    throw new AppError('CWD_MISSING', `${field} ${JSON.stringify(requested)} does not exist`);
+  }
+  if (!isInside(root, real)) {
+    throw new AppError('CWD_OUTSIDE_WORKSPACE', `${field} ${JSON.stringify(requested)} resolves to ${real}, outside the workspace ${root}`);
+  }
+  if (!statSync(real).isDirectory()) throw new AppError('CWD_MISSING', `${field} ${JSON.stringify(requested)} is not a directory`);
+  return real;
+}

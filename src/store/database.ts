@@ -1,0 +1,35 @@
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync } from 'node:fs';
+import { MIGRATIONS } from './migrations.js';
+
+export type Db = Database.Database;
+
+/** Opens (creating if needed, 0600) the store and brings its schema up to date. */
+export function openDatabase(path: string, migrations: readonly string[] = MIGRATIONS): Db {
+  const isNew = path !== ':memory:' && !existsSync(path);
+  const db = new Database(path);
+  if (isNew) chmodSync(path, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db, migrations);
+  return db;
+}
+
+export function migrate(db: Db, migrations: readonly string[]): void {
+  for (;;) {
+    // The version is read inside the write lock, so two processes opening a fresh store never both migrate.
+    const isDone = db.transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > migrations.length) {
+        throw new Error(`the database schema (version ${version}) is newer than this Chorus (version ${migrations.length}); upgrade Chorus`);
+      }
+      if (version === migrations.length) return true;
+      db.exec(migrations[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+      return false;
+    }).immediate();
+    if (isDone) return;
+  }
+}
