@@ -24,6 +24,7 @@ export const ERROR_MESSAGES = {
   LLM_TIMEOUT: 'The LLM endpoint did not answer in time',
   LLM_UNAVAILABLE: 'The LLM endpoint is unavailable',
   LLM_BAD_RESPONSE: 'The LLM endpoint sent a response Chorus cannot read',
+  LLM_REQUEST_REJECTED: 'The LLM endpoint rejected the request',
   LLM_NOT_CONFIGURED: 'No LLM is configured',
   NOT_AUTHORIZED: 'You are not allowed to do that here',
   NO_AGENT_IN_CHANNEL: 'No agent is bound to this channel',
