@@ -4,13 +4,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { config as loadDotenv } from 'dotenv';
 import { loadConfig, type Config } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { createLogger, silentLogger } from '../logger.js';
 import { checkAgentName } from '../agents/agent-config.js';
 import { openDatabase } from '../store/database.js';
 import { processToJson, type LogStream, type ProcessCategory, type ProcessRecord, type ProcessType } from '../store/process-repo.js';
 import { ProcessManager, describeEnd } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { usageByGroup } from '../process/resources.js';
+import { HookEngine } from '../hooks/hook-engine.js';
+import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
 import { formatBytes, outcome, runTime, table, truncate } from './format.js';
 
@@ -39,6 +41,7 @@ const STREAMS = ['stdout', 'stderr', 'both'] as const;
 interface Context {
   config: Config;
   manager: ProcessManager;
+  hooks: HookEngine;
   io: CliIo;
 }
 
@@ -89,8 +92,12 @@ async function status(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('status', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
   const record = lookup(ctx, positionals[0], values.agent, 'status');
   const usage = record.status === 'running' && record.pgid ? usageByGroup(new Set([record.pgid])).get(record.pgid) : undefined;
+  const hooks = ctx.hooks.hooksFor(record.id);
   if (values.json) {
-    ctx.io.out(JSON.stringify({ ...processToJson(record), rss_bytes: usage?.rssBytes ?? null, process_count: usage?.processCount ?? null }, null, 2));
+    ctx.io.out(JSON.stringify({
+      ...processToJson(record), rss_bytes: usage?.rssBytes ?? null, process_count: usage?.processCount ?? null,
+      hooks: hooks.map((h) => ({ id: h.row.id, ...JSON.parse(h.row.specJson), fire_count: h.row.fireCount })),
+    }, null, 2));
     return 0;
   }
   const lines = [
@@ -102,6 +109,9 @@ async function status(ctx: Context, args: string[]): Promise<number> {
   ];
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  for (const [i, hook] of hooks.entries()) {
+    lines.push(`${i === 0 ? 'hooks     ' : '          '}${hook.description} (fired ${hook.row.fireCount} of ${hook.row.maxFires})`);
+  }
   lines.push(`logs      ${record.stdoutLog}`, `          ${record.stderrLog}`);
   ctx.io.out(lines.join('\n'));
   return 0;
@@ -174,7 +184,7 @@ async function kill(ctx: Context, args: string[]): Promise<number> {
 async function restart(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('restart', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
   const record = lookup(ctx, positionals[0], values.agent, 'restart');
-  const started = await ctx.manager.restart({ id: record.id }, { by: 'cli' });
+  const started = await ctx.hooks.restartProcess({ id: record.id }, { by: 'cli' });
   if (values.json) printRow(ctx, started, true);
   else ctx.io.out(`restarted pid ${record.pid} as pid ${started.pid}`);
   return 0;
@@ -234,8 +244,9 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       return 2;
     }
     const manager = openManager(config);
+    const hooks = new HookEngine({ manager, log: silentLogger(), port: new JournalPort(join(config.chorusHome, 'hook-journal.jsonl')) });
     try {
-      return await handler({ config, manager, io }, args);
+      return await handler({ config, manager, hooks, io }, args);
     } finally {
       await manager.close();
     }

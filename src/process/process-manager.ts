@@ -127,6 +127,11 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.loadAgent = options.loadAgent ?? ((name) => loadAgentConfig(options.home, name));
   }
 
+  /** The store connection; layers above share it, so their writes can join the core's transactions. */
+  get db(): Db {
+    return this.options.db;
+  }
+
   get supervising(): boolean {
     return this.isSupervising;
   }

@@ -49,4 +49,72 @@ export const MIGRATIONS: readonly string[] = [
     started_at TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE hooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    process_id INTEGER NOT NULL REFERENCES processes(id) ON DELETE CASCADE,
+    trigger_type TEXT NOT NULL CHECK (trigger_type IN ('on_exit', 'on_output_match', 'on_timeout')),
+    action TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    max_fires INTEGER NOT NULL,
+    fire_count INTEGER NOT NULL DEFAULT 0,
+    -- The last output position a firing consumed, per stream, so lines read again after a crash never fire twice.
+    seen_stdout_offset INTEGER NOT NULL DEFAULT 0,
+    seen_stderr_offset INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX hooks_process ON hooks (process_id);
+  CREATE TABLE hook_firings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hook_id INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+    process_id INTEGER NOT NULL REFERENCES processes(id) ON DELETE CASCADE,
+    cause TEXT NOT NULL CHECK (cause IN ('output', 'exit', 'timeout')),
+    stream TEXT,
+    log_offset INTEGER,
+    merged_count INTEGER NOT NULL DEFAULT 1,
+    payload_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('gathering', 'pending', 'done', 'failed', 'refused')),
+    due_at TEXT NOT NULL,
+    result TEXT,
+    created_at TEXT NOT NULL,
+    done_at TEXT
+  );
+  CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
+  CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
+  `,
+  `
+  CREATE TABLE branches (
+    id TEXT PRIMARY KEY,
+    agent_name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'idle', 'stopped')),
+    origin TEXT NOT NULL CHECK (origin IN ('message', 'hook')),
+    model TEXT,
+    depth INTEGER NOT NULL DEFAULT 0,
+    parent_process_id INTEGER REFERENCES processes(id) ON DELETE SET NULL,
+    started_by TEXT,
+    stopped_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX branches_agent ON branches (agent_name, status);
+  CREATE TABLE branch_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    branch_id TEXT NOT NULL REFERENCES branches(id) ON DELETE CASCADE,
+    -- NULL while queued for a branch in the middle of a step; numbered when the loop takes it, so a tool call and its
+    -- results are never split by a message that arrived meanwhile.
+    seq INTEGER,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+    content TEXT,
+    tool_calls_json TEXT,
+    tool_call_id TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX branch_messages_branch ON branch_messages (branch_id, seq);
+  CREATE TABLE branch_posts (
+    message_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL REFERENCES branches(id) ON DELETE CASCADE,
+    agent_name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];

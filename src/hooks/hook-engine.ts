@@ -1,0 +1,433 @@
+import type { Logger } from '../logger.js';
+import { AppError, errorMessage, isAppError } from '../errors.js';
+import { HookRepo, type FiringCause, type HookRow } from '../store/hook-repo.js';
+import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+import type { LineEvent } from '../process/events.js';
+import type { ProcessManager } from '../process/process-manager.js';
+import { logPath, readLastLines } from '../process/log-reader.js';
+import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
+import { compileSafePattern, matchLine } from './safe-pattern.js';
+import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
+
+export const MAX_HOOK_DEPTH = 3;
+export const DEFAULT_COOLDOWN_MS = 5_000;
+const MAX_GATHERED_LINES = 200;
+
+export interface HookEngineOptions {
+  manager: ProcessManager;
+  port: HookPort;
+  log: Logger;
+  /** Matches within this long after a firing merge into one later firing. */
+  cooldownMs?: number;
+  /** Hook-spawned branches that may run at once per agent. */
+  maxConcurrentBranches?: number;
+  /** notify_channel messages per agent per minute; more are counted and reported with the next one. */
+  notifyPerMinute?: number;
+}
+
+interface Gathering {
+  firingId: number;
+  stream: LogStream | null;
+  matched: string[];
+  mergedCount: number;
+  lastOffsets: Record<LogStream, number>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface LiveHook {
+  row: HookRow;
+  spec: HookSpec;
+  regex: RegExp | null;
+  gathering: Gathering | null;
+  cooldownUntil: number;
+  timeoutTimer: NodeJS.Timeout | undefined;
+}
+
+interface AgentLimits {
+  runningBranches: number;
+  waiting: Array<() => void>;
+  notifyTimes: number[];
+  suppressed: number;
+}
+
+/** Hooks: matched on the process core's events, decided durably, acted on through the port. */
+export class HookEngine {
+  readonly repo: HookRepo;
+  private readonly manager: ProcessManager;
+  private readonly port: HookPort;
+  private readonly log: Logger;
+  private readonly cooldownMs: number;
+  private readonly maxConcurrentBranches: number;
+  private readonly notifyPerMinute: number;
+  private readonly live = new Map<number, LiveHook[]>();
+  private readonly limits = new Map<string, AgentLimits>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private isClosed = false;
+
+  constructor(options: HookEngineOptions) {
+    this.manager = options.manager;
+    // The manager's connection: hooks are inserted inside the spawn's transaction.
+    this.repo = new HookRepo(options.manager.db);
+    this.port = options.port;
+    this.log = options.log.child({ module: 'hooks' });
+    this.cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
+    this.maxConcurrentBranches = options.maxConcurrentBranches ?? 3;
+    this.notifyPerMinute = options.notifyPerMinute ?? 6;
+    this.manager.on('line', (line) => this.onLine(line));
+    this.manager.on('started', (p) => this.onWatched(p));
+    this.manager.on('adopted', (p) => this.onWatched(p));
+    this.manager.on('exited', (p) => this.onEnded(p));
+    this.manager.on('lost', (p) => this.onEnded(p));
+    this.manager.on('killed', (p) => this.forget(p.id));
+  }
+
+  /** Call before the manager supervises, so that recovery's output and exits reach the hooks. */
+  resumeOpenFirings(): void {
+    for (const firing of this.repo.openFirings()) {
+      const hook = this.liveHooksFor(firing.processId).find((h) => h.row.id === firing.hookId);
+      if (!hook) continue;
+      const payload = JSON.parse(firing.payloadJson) as { matched?: string[] };
+      if (firing.status === 'gathering') {
+        hook.gathering = {
+          firingId: firing.id, stream: firing.stream, matched: payload.matched ?? [], mergedCount: firing.mergedCount,
+          lastOffsets: { ...hook.row.seenOffsets }, timer: undefined,
+        };
+        this.scheduleDelivery(hook, Date.parse(firing.dueAt));
+      } else {
+        this.track(this.execute(hook, firing.id, firing.cause, JSON.parse(firing.payloadJson) as Omit<HookContext, 'text'>));
+      }
+    }
+  }
+
+  /** After recovery: exit hooks of processes that ended while no decision was recorded (a crash in between). */
+  settleMissedExits(): void {
+    for (const row of this.repo.undecidedExitHooks()) {
+      const record = this.manager.repo.get(row.processId);
+      if (record) this.fireExitHook(this.toLive(row), record);
+    }
+  }
+
+  /** Validates and stores hooks for a process being spawned; for SpawnRequest.withRow. Throws before anything is stored. */
+  prepare(input: unknown, field = 'hooks'): { specs: HookSpec[]; store: (processId: number) => void } {
+    const specs = input === undefined ? [] : parseHookSpecs(input, field);
+    return { specs, store: (processId) => this.insertHooks(processId, specs) };
+  }
+
+  /** For restart: the old process's hooks, stored again for the new one with fresh fire counts. */
+  copyHooks(fromProcessId: number): (processId: number) => void {
+    const specs = this.repo.listForProcess(fromProcessId).map((row) => hookSpecFromJson(JSON.parse(row.specJson)));
+    return (processId) => this.insertHooks(processId, specs);
+  }
+
+  /** Restart with the old process's hooks (fresh fire counts): what every surface's restart should call. */
+  restartProcess(lookup: Parameters<ProcessManager['restart']>[0], options: { by: string; force?: boolean }): Promise<ProcessRecord> {
+    const old = this.manager.resolve(lookup);
+    return this.manager.restart({ id: old.id }, { ...options, withRow: this.copyHooks(old.id) });
+  }
+
+  /** add_process_hooks: same validation; the process must be running. */
+  addHooks(processId: number, input: unknown, field = 'hooks'): HookRow[] {
+    const specs = parseHookSpecs(input, field);
+    const record = this.manager.repo.get(processId);
+    if (!record || record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', 'hooks can only be added to a running process');
+    const ids = this.repo.transaction(() => this.insertHooks(processId, specs));
+    const rows = ids.map((id) => this.repo.get(id)!);
+    const live = this.live.get(processId);
+    if (live) {
+      for (const row of rows) {
+        const hook = this.toLive(row);
+        live.push(hook);
+        this.armTimeout(hook, record);
+      }
+    } else this.onWatched(record);
+    return rows;
+  }
+
+  hooksFor(processId: number): Array<{ row: HookRow; spec: HookSpec; description: string }> {
+    return this.repo.listForProcess(processId).map((row) => {
+      const spec = hookSpecFromJson(JSON.parse(row.specJson));
+      return { row, spec, description: describeHook(spec) };
+    });
+  }
+
+  /** Waits for actions under way (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    this.isClosed = true;
+    for (const hooks of this.live.values()) for (const hook of hooks) this.clearTimers(hook);
+    await this.idle();
+  }
+
+  private insertHooks(processId: number, specs: HookSpec[]): number[] {
+    return specs.map((spec) => this.repo.insert(processId, spec.trigger.type, spec.action, JSON.stringify(hookSpecToJson(spec)), spec.maxFires));
+  }
+
+  private toLive(row: HookRow): LiveHook {
+    const spec = hookSpecFromJson(JSON.parse(row.specJson));
+    const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
+    return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined };
+  }
+
+  private liveHooksFor(processId: number): LiveHook[] {
+    let hooks = this.live.get(processId);
+    if (!hooks) {
+      hooks = this.repo.listForProcess(processId).map((row) => this.toLive(row));
+      this.live.set(processId, hooks);
+    }
+    return hooks;
+  }
+
+  private onWatched(record: ProcessRecord): void {
+    for (const hook of this.liveHooksFor(record.id)) this.armTimeout(hook, record);
+  }
+
+  private forget(processId: number): void {
+    const hooks = this.live.get(processId);
+    if (!hooks) return;
+    for (const hook of hooks) {
+      if (hook.timeoutTimer) clearTimeout(hook.timeoutTimer);
+      // A gathering firing still delivers: the output that caused it happened.
+      if (hook.gathering) this.deliverNow(hook);
+    }
+    this.live.delete(processId);
+  }
+
+  private clearTimers(hook: LiveHook): void {
+    if (hook.timeoutTimer) clearTimeout(hook.timeoutTimer);
+    if (hook.gathering?.timer) clearTimeout(hook.gathering.timer);
+  }
+
+  private armTimeout(hook: LiveHook, record: ProcessRecord): void {
+    if (hook.spec.trigger.type !== 'on_timeout' || hook.timeoutTimer || hook.row.fireCount >= hook.row.maxFires) return;
+    // From the stored start time: a supervisor restart neither loses nor doubles it, and a passed deadline fires at once.
+    const dueAt = Date.parse(record.startedAt) + hook.spec.trigger.timeoutSeconds * 1000;
+    hook.timeoutTimer = setTimeout(() => {
+      hook.timeoutTimer = undefined;
+      const fresh = this.manager.repo.get(record.id);
+      if (!fresh || fresh.status !== 'running' || this.isClosed) return;
+      this.fireSimple(hook, fresh, 'timeout');
+    }, Math.max(0, dueAt - Date.now()));
+    hook.timeoutTimer.unref();
+  }
+
+  private onLine(line: LineEvent): void {
+    const hooks = this.live.get(line.processId) ?? this.liveHooksFor(line.processId);
+    for (const hook of hooks) {
+      if (hook.spec.trigger.type !== 'on_output_match') continue;
+      const { stream } = hook.spec.trigger;
+      if (stream !== 'both' && stream !== line.stream) continue;
+      // Read again after a crash: this line was already part of a firing.
+      if (line.offset <= hook.row.seenOffsets[line.stream]) continue;
+      const isMatch = matchLine(hook.regex!, line.text);
+      const gathering = hook.gathering;
+      if (gathering) {
+        gathering.lastOffsets[line.stream] = Math.max(gathering.lastOffsets[line.stream], line.offset);
+        if (isMatch) gathering.mergedCount += 1;
+        if (gathering.matched.length < MAX_GATHERED_LINES && (isMatch || hook.spec.outputDelaySeconds > 0)) gathering.matched.push(line.text);
+        continue;
+      }
+      if (!isMatch || hook.row.fireCount >= hook.row.maxFires) continue;
+      this.startGathering(hook, line);
+    }
+  }
+
+  private startGathering(hook: LiveHook, line: LineEvent): void {
+    const now = Date.now();
+    // In the cooldown after a firing, matches gather until it ends and then fire once, merged.
+    const dueAt = Math.max(now + hook.spec.outputDelaySeconds * 1000, hook.cooldownUntil);
+    const record = this.manager.repo.get(line.processId);
+    if (!record) return;
+    const seen = { ...hook.row.seenOffsets, [line.stream]: line.offset };
+    const firingId = this.repo.recordFiring({
+      hookId: hook.row.id, processId: line.processId, cause: 'output', stream: line.stream, logOffset: line.offset,
+      payloadJson: JSON.stringify({ matched: [line.text] }), status: 'gathering', dueAt: new Date(dueAt).toISOString(),
+    }, seen);
+    if (firingId === undefined) return;
+    hook.row.fireCount += 1;
+    hook.row.seenOffsets = seen;
+    hook.gathering = { firingId, stream: line.stream, matched: [line.text], mergedCount: 1, lastOffsets: { ...seen }, timer: undefined };
+    this.scheduleDelivery(hook, dueAt);
+  }
+
+  private scheduleDelivery(hook: LiveHook, dueAt: number): void {
+    const gathering = hook.gathering!;
+    // Even with no delay, wait one turn of the loop so the rest of the chunk being read merges in.
+    gathering.timer = setTimeout(() => this.deliverNow(hook), Math.max(0, dueAt - Date.now()));
+  }
+
+  private deliverNow(hook: LiveHook): void {
+    const gathering = hook.gathering;
+    if (!gathering) return;
+    if (gathering.timer) clearTimeout(gathering.timer);
+    hook.gathering = null;
+    hook.cooldownUntil = Date.now() + this.cooldownMs;
+    hook.row.seenOffsets = { ...gathering.lastOffsets };
+    this.repo.markSeen(hook.row.id, gathering.lastOffsets);
+    const record = this.manager.repo.get(hook.row.processId);
+    if (!record) return;
+    const context = this.buildContext(hook, record, gathering.firingId, 'output', gathering.matched, gathering.mergedCount);
+    this.repo.updateFiring(gathering.firingId, { status: 'pending', payloadJson: JSON.stringify(context), mergedCount: gathering.mergedCount });
+    this.track(this.execute(hook, gathering.firingId, 'output', context));
+  }
+
+  private onEnded(record: ProcessRecord): void {
+    const hooks = this.liveHooksFor(record.id);
+    for (const hook of hooks) {
+      if (hook.spec.trigger.type === 'on_exit') this.fireExitHook(hook, record);
+    }
+    this.forget(record.id);
+  }
+
+  private fireExitHook(hook: LiveHook, record: ProcessRecord): void {
+    if (hook.spec.trigger.type !== 'on_exit' || hook.row.fireCount >= hook.row.maxFires) return;
+    const filter = hook.spec.trigger.exitFilter;
+    const isSuccess = record.status === 'exited' && record.exitCode === 0;
+    if ((filter === 'success' && !isSuccess) || (filter === 'failure' && isSuccess)) {
+      this.repo.recordRefusal({
+        hookId: hook.row.id, processId: record.id, cause: 'exit', stream: null, logOffset: null, payloadJson: '{}', dueAt: new Date().toISOString(),
+      }, `exit filter ${filter} did not match (${record.status === 'lost' ? 'lost' : `exit code ${record.exitCode}`})`);
+      return;
+    }
+    this.fireSimple(hook, record, 'exit');
+  }
+
+  private fireSimple(hook: LiveHook, record: ProcessRecord, cause: FiringCause): void {
+    const dueAt = new Date().toISOString();
+    const firingId = this.repo.recordFiring({
+      hookId: hook.row.id, processId: record.id, cause, stream: null, logOffset: null, payloadJson: '{}', status: 'pending', dueAt,
+    });
+    if (firingId === undefined) return;
+    hook.row.fireCount += 1;
+    const context = this.buildContext(hook, record, firingId, cause, [], 0);
+    this.repo.updateFiring(firingId, { status: 'pending', payloadJson: JSON.stringify(context) });
+    this.track(this.execute(hook, firingId, cause, context));
+  }
+
+  private buildContext(hook: LiveHook, record: ProcessRecord, firingId: number, cause: FiringCause, matched: string[], mergedCount: number): HookContext {
+    const base: Omit<HookContext, 'text'> = {
+      hookId: hook.row.id,
+      firingId,
+      processId: record.id,
+      pid: record.pid,
+      agentName: record.agentName,
+      command: record.command,
+      processName: record.name,
+      branchId: record.spawnedByBranch,
+      action: hook.spec.action,
+      message: hook.spec.contextMessage ?? `A hook on this process fired (${describeHook(hook.spec)}).`,
+      trigger: describeHook(hook.spec),
+      cause,
+      matchedLines: matched,
+      mergedCount,
+      exitCode: record.exitCode,
+      signal: record.signal,
+      status: record.status,
+      outputTail: this.outputTail(record),
+      modelForHooks: record.modelForHooks,
+      depth: record.hookRecursionDepth + 1,
+    };
+    return { ...base, text: renderContextText(base) };
+  }
+
+  private outputTail(record: ProcessRecord): string[] {
+    const tail = this.manager.tail(record.id, TAIL_LINES_FOR_HOOKS);
+    if (tail?.length) return tail.map((l) => (l.stream === 'stderr' ? `[stderr] ${l.text}` : l.text));
+    const out = readLastLines(logPath(record, 'stdout'), TAIL_LINES_FOR_HOOKS, 256 * 1024);
+    const err = readLastLines(logPath(record, 'stderr'), TAIL_LINES_FOR_HOOKS, 256 * 1024).map((l) => `[stderr] ${l}`);
+    return [...out, ...err].slice(-TAIL_LINES_FOR_HOOKS);
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async execute(hook: LiveHook, firingId: number, cause: FiringCause, stored: Omit<HookContext, 'text'> & { text?: string }): Promise<void> {
+    const context: HookContext = { ...stored, text: stored.text ?? renderContextText(stored) };
+    const log = this.log.child({ hookId: hook.row.id, firingId, processId: context.processId, action: hook.spec.action });
+    try {
+      const result = await this.runAction(hook, context);
+      this.repo.updateFiring(firingId, { status: 'done', result });
+      log.info({ cause, merged: context.mergedCount, result }, 'hook fired');
+    } catch (error) {
+      const isRefusal = isAppError(error, 'HOOK_DEPTH_EXCEEDED');
+      this.repo.updateFiring(firingId, { status: isRefusal ? 'refused' : 'failed', result: errorMessage(error) });
+      if (isRefusal) log.warn({ reason: errorMessage(error) }, 'hook refused');
+      else log.error({ err: error }, 'hook action failed');
+    }
+  }
+
+  private async runAction(hook: LiveHook, context: HookContext): Promise<string> {
+    switch (hook.spec.action) {
+      case 'stop_process':
+        try {
+          const stopped = await this.manager.kill({ id: context.processId }, { by: `hook:${hook.row.id}` });
+          return `stopped with ${stopped.signal}`;
+        } catch (error) {
+          if (isAppError(error, 'PROCESS_NOT_RUNNING')) return 'already ended';
+          throw error;
+        }
+      case 'stop_branch':
+        await this.port.stopBranch(context);
+        return 'branch stopped';
+      case 'inject_context':
+        if (context.branchId && (await this.port.injectContext(context))) return 'injected';
+        return `no branch to inject into; ${await this.spawnBranch(context)}`;
+      case 'spawn_branch':
+        return this.spawnBranch(context);
+      case 'notify_channel':
+        return this.notify(context);
+    }
+  }
+
+  private agentLimits(agentName: string): AgentLimits {
+    let limits = this.limits.get(agentName);
+    if (!limits) {
+      limits = { runningBranches: 0, waiting: [], notifyTimes: [], suppressed: 0 };
+      this.limits.set(agentName, limits);
+    }
+    return limits;
+  }
+
+  private async spawnBranch(context: HookContext): Promise<string> {
+    if (context.depth > MAX_HOOK_DEPTH) {
+      throw new AppError('HOOK_DEPTH_EXCEEDED', `a branch at depth ${context.depth} would pass the limit of ${MAX_HOOK_DEPTH} (hooks started by hook-started branches)`);
+    }
+    const limits = this.agentLimits(context.agentName);
+    if (limits.runningBranches >= this.maxConcurrentBranches) {
+      await new Promise<void>((resolve) => limits.waiting.push(resolve));
+    }
+    limits.runningBranches += 1;
+    const release = () => {
+      limits.runningBranches -= 1;
+      limits.waiting.shift()?.();
+    };
+    try {
+      const branch = await this.port.spawnBranch(context);
+      void branch.finished.catch(() => undefined).finally(release);
+      return `spawned branch ${branch.branchId}`;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  private async notify(context: HookContext): Promise<string> {
+    const limits = this.agentLimits(context.agentName);
+    const now = Date.now();
+    limits.notifyTimes = limits.notifyTimes.filter((t) => now - t < 60_000);
+    if (limits.notifyTimes.length >= this.notifyPerMinute) {
+      limits.suppressed += 1;
+      return 'suppressed by the rate limit';
+    }
+    limits.notifyTimes.push(now);
+    const suppressed = limits.suppressed;
+    limits.suppressed = 0;
+    const note = suppressed ? `\n\n(${suppressed} more notification${suppressed === 1 ? '' : 's'} suppressed by the rate limit)` : '';
+    await this.port.notifyChannel(context, `${context.text}${note}`);
+    return 'notified';
+  }
+}
