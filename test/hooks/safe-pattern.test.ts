@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { isAppError } from '../../src/errors.js';
+import {
+  BACKTRACKING_LINE_LIMIT,
+  compileSafePattern,
+  estimatePatternCost,
+  MATCH_LINE_LIMIT,
+  matchLine,
+  PATTERN_MAX_COST,
+} from '../../src/hooks/safe-pattern.js';
+
+function refusal(raw: string, field = 'pattern'): string {
+  try {
+    compileSafePattern(raw, field);
+  } catch (error) {
+    expect(isAppError(error, 'HOOK_INVALID')).toBe(true);
+    return (error as Error).message;
+  }
+  throw new Error(`${raw} was accepted`);
+}
+
+function timeMatch(re: RegExp, line: string): number {
+  const start = performance.now();
+  matchLine(re, line);
+  return performance.now() - start;
+}
+
+function hostileLines(length: number): Record<string, string> {
+  return {
+    [`a×${length}`]: 'a'.repeat(length),
+    [`a×${length - 1}!`]: `${'a'.repeat(length - 1)}!`,
+    'ab…': 'ab'.repeat(length / 2),
+    'x…': 'x'.repeat(length),
+    'spaces': ' '.repeat(length),
+    'a␠…': 'a '.repeat(length / 2),
+    ',␠…': ', '.repeat(length / 2),
+  };
+}
+const HOSTILE_LINES = hostileLines(MATCH_LINE_LIMIT);
+const STAR_ALTERNATIVES = `(?:${[...'abcdefgh'].map((letter) => `.*${letter}`).join('|')}){2}`;
+
+describe('compileSafePattern', () => {
+  it('compiles ordinary patterns that match what they should', () => {
+    expect(matchLine(compileSafePattern('FAIL', 'p'), 'test 3 FAIL: expected 2')).toBe(true);
+    expect(compileSafePattern('error:\\s+(\\w+)', 'p').exec('error:   ENOENT')?.[1]).toBe('ENOENT');
+    expect(matchLine(compileSafePattern('^\\s+at .*\\(.*:\\d+:\\d+\\)$', 'p'), '    at run (/app/src/main.ts:10:5)')).toBe(true);
+    expect(matchLine(compileSafePattern('Tests?:\\s+\\d+ failed', 'p'), 'Tests:  3 failed, 10 passed')).toBe(true);
+    expect(matchLine(compileSafePattern('Tests?:\\s+\\d+ failed', 'p'), 'Tests:  all passed')).toBe(false);
+  });
+
+  it('returns a plain RegExp without the l, g or y flags', () => {
+    const re = compileSafePattern('/done/gms', 'p');
+    expect(re.flags).toBe('ms');
+    expect([matchLine(re, 'done'), matchLine(re, 'done')]).toEqual([true, true]);
+  });
+
+  it('accepts /source/flags and a leading (?i), folding case into ASCII classes', () => {
+    expect(compileSafePattern('/fail/i', 'p').source).toBe('[fF][aA][iI][lL]');
+    expect(matchLine(compileSafePattern('/fail/i', 'p'), 'FAIL')).toBe(true);
+    expect(matchLine(compileSafePattern('(?i)error', 'p'), 'Error: x')).toBe(true);
+    expect(compileSafePattern('/[a-c]x-[^q]/i', 'p').source).toBe('[a-cA-C][xX]-[^qQ]');
+    expect(compileSafePattern('/[a-]/i', 'p').source).toBe('[aA-]');
+    expect(compileSafePattern('/(?<Name>ab)\\x4a\\cJ\\d/i', 'p').source).toBe('(?<Name>[aA][bB])[\\x4aj]\\cJ\\d');
+  });
+
+  it('folds case like the native i flag on ASCII text', () => {
+    const patterns = ['fail', '[a-f]+z', '[^a-z]x', '[A-Z][a-z]*', '[0-z]{2}', '[\\w-]q', 'x{2,3}Y', '(?:ok|no)\\b', '[^]e', '\\x41b', '[\\x41-\\x43]q', '\\.z'];
+    const samples = ['FAIL', 'fail', 'Fail!', 'ABCZ', 'abcz', '1X', '1x', 'Hello', 'xxY', 'XXy', 'OK', 'No ', 'q-Q', ' E', 'aB', '[z', '_Q', '9Z', 'bQ', 'cq', '.Z'];
+    for (const pattern of patterns) {
+      const folded = compileSafePattern(`/${pattern}/i`, 'p');
+      const native = new RegExp(pattern, 'i');
+      for (const sample of samples) expect(folded.test(sample), `${pattern} on ${sample}`).toBe(native.test(sample));
+    }
+  });
+
+  it('treats a slash-delimited path without flag letters as a plain pattern', () => {
+    expect(compileSafePattern('/tmp/x', 'p').source).toBe('\\/tmp\\/x');
+    expect(matchLine(compileSafePattern('/tmp/x', 'p'), 'wrote /tmp/x')).toBe(true);
+  });
+
+  it('refuses flags other than i, m, s (g is ignored)', () => {
+    expect(refusal('/FAIL/u')).toBe('Invalid hook: pattern must be a regex whose flags are among i, m, s (flag "u" is not supported) (got "/FAIL/u")');
+    expect(refusal('/FAIL/y')).toContain('(flag "y" is not supported)');
+  });
+
+  it('refuses empty and overlong patterns', () => {
+    expect(refusal('')).toBe('Invalid hook: pattern must be a non-empty string of at most 1000 characters (got "")');
+    expect(refusal('a'.repeat(1001))).toContain('pattern must be a non-empty string of at most 1000 characters (got "aaa');
+  });
+
+  it('refuses patterns that do not compile, with the reason', () => {
+    expect(refusal('(', 'hooks[0].trigger.pattern')).toBe('Invalid hook: hooks[0].trigger.pattern must be a valid regular expression, but "(" is not: Unterminated group');
+    expect(refusal('a**')).toBe('Invalid hook: pattern must be a valid regular expression, but "a**" is not: Nothing to repeat');
+  });
+
+  it('refuses backreferences, lookaround and large counted repetitions', () => {
+    const expected = (raw: string): string =>
+      'Invalid hook: pattern must be a regex that can be matched in linear time: backreferences (\\1, \\k<name>), ' +
+      `lookaround ((?=, (?!, (?<=, (?<!) and counted repetitions above {16} are not supported (got ${JSON.stringify(raw)})`;
+    for (const raw of ['(a)\\1', '(?<q>["\'])x\\k<q>', '(?<=id=)\\d+', '(?<!no )error', 'foo(?=bar)', 'foo(?!bar)', '\\d{17}', '(.*a){20}', '.{0,100}']) {
+      expect(refusal(raw)).toBe(expected(raw));
+    }
+    expect(() => compileSafePattern('\\d{16}', 'p')).not.toThrow();
+  });
+
+  it('refuses patterns too large to match an 8 KiB line quickly', () => {
+    expect(refusal('.*a'.repeat(31))).toBe(`Invalid hook: pattern must be a simpler regex (its size is 155, the limit is 150; counted repetitions multiply the size) (got "${'.*a'.repeat(19)}...")`);
+    expect(refusal('(?:.*a){16}'.repeat(2))).toContain('its size is 164');
+    expect(refusal('x'.repeat(151))).toContain('its size is 151');
+    expect(estimatePatternCost('FAIL')).toBe(4);
+    expect(estimatePatternCost('.*')).toBe(4);
+    expect(estimatePatternCost('[^,]\\s\\w')).toBe(5);
+    expect(estimatePatternCost('(?:.*a){16}')).toBe(82);
+    expect(estimatePatternCost('(a|bc)+')).toBe(8);
+    expect(estimatePatternCost('[a-z]{2,5}\\d')).toBe(8);
+    expect(estimatePatternCost('(?<n>x)')).toBe(3);
+  });
+
+  it('passes another error code through for non-hook callers', () => {
+    expect(() => compileSafePattern('(', 'grep', 'INVALID_INPUT')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+  });
+});
+
+describe('matchLine', () => {
+  it('tests only the first 8 KiB of a line', () => {
+    const re = compileSafePattern('FAIL', 'p');
+    expect(matchLine(re, `${'.'.repeat(MATCH_LINE_LIMIT - 4)}FAIL`)).toBe(true);
+    expect(matchLine(re, `${'.'.repeat(MATCH_LINE_LIMIT - 3)}FAIL`)).toBe(false);
+  });
+
+  it('also takes regexes it did not compile, long lines included', () => {
+    const long = `${'.'.repeat(BACKTRACKING_LINE_LIMIT)}ab ab`;
+    expect(matchLine(/ab ab/, long)).toBe(true);
+    expect(matchLine(/(ab) \1/, long)).toBe(true);
+    expect(matchLine(/ab ac/g, long)).toBe(false);
+  });
+});
+
+describe('regex safety', () => {
+  const report: string[] = [];
+
+  it('matches catastrophic patterns against hostile 8 KiB lines quickly, or refuses them', () => {
+    const exponential = ['(a+)+$', '(.*a){20}', '(.*a){16}', '([a-z]+)*!', '^(a|aa)+$', '(x+x+)+y', '(\\s*)*$', '(?:[a-z]*[a-z]*)+!', '/(.*A){16}/i'];
+    // Quadratic: V8 does not count these rewinds as backtracks, so only the linear engine on long lines saves us.
+    const quadratic = ['x*y', '.*a', '\\w+\\s*=', STAR_ALTERNATIVES];
+    for (const raw of [...exponential, ...quadratic]) {
+      let re: RegExp;
+      try {
+        re = compileSafePattern(raw, 'p');
+      } catch (error) {
+        expect(isAppError(error, 'HOOK_INVALID')).toBe(true);
+        report.push(`${raw}: refused`);
+        continue;
+      }
+      const times = Object.entries(HOSTILE_LINES).map(([name, line]) => [name, timeMatch(re, line)] as const);
+      report.push(`${raw}: ${times.map(([name, ms]) => `${name} ${ms.toFixed(1)}ms`).join(', ')}`);
+      for (const [name, ms] of times) expect(ms, `${raw} on ${name}`).toBeLessThan(250);
+    }
+  });
+
+  it('keeps the largest accepted patterns within a loose bound on hostile lines', () => {
+    const largest = ['.*a'.repeat(30), '(?:.*a){16}(?:.*a){8}', '(?:.*a|.*b|.*c|.*d){6}', STAR_ALTERNATIVES, '(.*a)'.repeat(21), '\\w+\\s*'.repeat(21), '(?:\\w*\\s*){16}x', '(?:\\s*\\S*){16}$'];
+    for (const raw of largest) {
+      expect(estimatePatternCost(raw)).toBeLessThanOrEqual(PATTERN_MAX_COST);
+      const re = compileSafePattern(raw, 'p');
+      for (const length of [BACKTRACKING_LINE_LIMIT, MATCH_LINE_LIMIT]) {
+        const worstMs = Math.max(...Object.values(hostileLines(length)).map((line) => timeMatch(re, line)));
+        report.push(`${raw.slice(0, 24)}… (size ${estimatePatternCost(raw)}) on ${length}-char lines: worst ${worstMs.toFixed(1)}ms`);
+        expect(worstMs, raw).toBeLessThan(1000);
+      }
+    }
+    console.log(report.join('\n'));
+  });
+
+  it('owes its speed to the V8 flags: without them a child process backtracks far longer', () => {
+    const hostile = `${'a'.repeat(23)}!`;
+    const script = `const s = ${JSON.stringify(hostile)}; const t = performance.now(); /(a+)+$/.test(s); console.log(performance.now() - t);`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const withoutFlagsMs = child.status === 0 ? Number(child.stdout.trim()) : 20_000;
+    const withFlagsMs = timeMatch(compileSafePattern('(a+)+$', 'p'), hostile);
+    console.log(`(a+)+$ on ${hostile.length} chars: ${withoutFlagsMs.toFixed(1)}ms without the flags (child), ${withFlagsMs.toFixed(2)}ms with them`);
+    expect(withoutFlagsMs).toBeGreaterThan(50);
+    expect(withoutFlagsMs).toBeGreaterThan(withFlagsMs * 10);
+  });
+});
