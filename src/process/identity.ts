@@ -20,11 +20,13 @@ export function captureIdentity(pid: number): ProcessIdentity | undefined {
  * `alive`: the same process still runs. `gone`: nothing (or only a zombie) has the pid.
  * `mismatch`: another process now has the pid, or the machine rebooted: never signal it.
  */
-export function checkIdentity(identity: ProcessIdentity): IdentityState {
+export function checkIdentity(identity: ProcessIdentity, options: { checkGroup?: boolean } = {}): IdentityState {
   if (identity.bootId !== readBootId()) return 'mismatch';
   const stat = readStat(identity.pid);
   if (!stat) return 'gone';
   if (stat.startTicks !== identity.startTicks) return 'mismatch';
+  // A shim leads its own session, so its group never changes; another group means another process.
+  if ((options.checkGroup ?? true) && stat.pgrp !== identity.pgid) return 'mismatch';
   if (stat.state === 'Z' || stat.state === 'X') return 'gone';
   return 'alive';
 }

@@ -3,7 +3,8 @@ import type { SupervisorRepo, SupervisorRow } from '../store/supervisor-repo.js'
 import { captureIdentity, checkIdentity } from './identity.js';
 
 function isHolderAlive(holder: SupervisorRow): boolean {
-  return checkIdentity({ pid: holder.pid, pgid: holder.pid, startTicks: holder.startTicks, bootId: holder.bootId }) === 'alive';
+  // The bot's process group is whatever its launcher gave it, so only pid, start time and boot id are compared.
+  return checkIdentity({ pid: holder.pid, pgid: holder.pid, startTicks: holder.startTicks, bootId: holder.bootId }, { checkGroup: false }) === 'alive';
 }
 
 /** The supervisor running on this home, if its identity still holds. */
