@@ -367,8 +367,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       await entry.monitor.finish();
       this.saveOffsets(entry);
       this.repo.finish(entry.record.id, end);
-      this.entries.delete(entry.record.id);
+      // Listeners of the end event still read the tail and usage of the entry; it is forgotten after them.
       this.announceEnd(this.repo.get(entry.record.id)!);
+      this.entries.delete(entry.record.id);
     })().catch((error) => {
       this.log.error({ id: entry.record.id, err: error }, 'failed to record the end of a process');
     });
