@@ -1,0 +1,37 @@
+import type { ProcessRecord } from '../store/process-repo.js';
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** One line, at most `max` characters. */
+export function cutLine(text: string, max: number): string {
+  const oneLine = text.replace(/\s*\n\s*/g, ' ⏎ ');
+  return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
+}
+
+/** Running time of a live process, total run time of an ended one. */
+export function runTime(record: ProcessRecord, now = Date.now()): string {
+  const end = record.endedAt ? Date.parse(record.endedAt) : now;
+  return formatDuration(end - Date.parse(record.startedAt));
+}
+
+/** `running`, `exit 0`, `SIGTERM`, `lost`: the short state of a row. */
+export function shortOutcome(record: ProcessRecord): string {
+  if (record.status === 'exited') return `exit ${record.exitCode}`;
+  if (record.status === 'killed') return record.signal ?? 'killed';
+  return record.status;
+}

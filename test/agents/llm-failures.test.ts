@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { startHarness, startLlm } from './harness.js';
+
+describe('a branch when the LLM fails', () => {
+  it('waits for Retry-After on 429, then answers', async () => {
+    const h = await startHarness();
+    h.llm!.enqueue({ status: 429, headers: { 'retry-after': '0.2' }, body: { error: { message: 'Rate limit reached', type: 'requests' } } }, { content: 'Here I am.' });
+    const outcome = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'hi', messageId: 'in-1' });
+    await outcome.finished;
+    const [first, second] = h.llm!.requests;
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(190);
+    expect(h.frontEnd.posts.map((p) => p.text)).toEqual(['Here I am.']);
+  });
+
+  it('posts an actionable error when the LLM does not answer in time, and a reply tries again', async () => {
+    const h = await startHarness({ llmClient: { timeoutMs: 300, maxRetries: 0 } });
+    h.llm!.enqueue({ hang: true });
+    const outcome = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'hi', messageId: 'in-1' });
+    await outcome.finished;
+    const [error] = h.frontEnd.posts;
+    expect(error!.text).toMatch(/^⚠️ I could not finish: The LLM endpoint did not answer in time: no answer from .* within 300 ms/);
+    expect(error!.text).toMatch(/reply to this message to try again/);
+    expect(h.agents.branch(outcome.branchId!)!.status).toBe('idle');
+
+    h.llm!.enqueue({ content: 'Better now.' });
+    const retry = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'again?', messageId: 'in-2', replyToMessageId: error!.id });
+    await retry.finished;
+    expect(retry.branchId).toBe(outcome.branchId);
+    expect(h.frontEnd.posts.at(-1)!.text).toBe('Better now.');
+  });
+
+  it('posts what to fix when the endpoint refuses the key (401), without showing the key', async () => {
+    const llm = await startLlm({ expectedKey: 'sk-right' });
+    const h = await startHarness({ llm, llmClient: { apiKey: 'sk-wrong-key-123' } });
+    const outcome = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'hi', messageId: 'in-1' });
+    await outcome.finished;
+    expect(llm.requests).toHaveLength(1);
+    const [post] = h.frontEnd.posts;
+    expect(post!.text).toContain('The LLM endpoint refused the key');
+    expect(post!.text).toContain('Fix LLM_API_KEY');
+    expect(post!.text).not.toContain('sk-wrong-key-123');
+    expect(post!.replyTo).toBe('in-1');
+  });
+});
