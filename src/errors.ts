@@ -28,6 +28,7 @@ export const ERROR_MESSAGES = {
   LLM_NOT_CONFIGURED: 'No LLM is configured',
   NOT_AUTHORIZED: 'You are not allowed to do that here',
   NO_AGENT_IN_CHANNEL: 'No agent is bound to this channel',
+  GUILD_ONLY: 'This works only in a server channel',
   INTERNAL: 'Internal error',
 } as const;
 

@@ -1,0 +1,117 @@
+import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import { LIST_FILTERS, LOG_LINES_DEFAULT, LOG_LINES_MAX, LOG_STREAMS, PROCESS_SUBCOMMANDS } from '../src/agents/process-commands.js';
+import { invalidField } from '../src/errors.js';
+import type { StatusFilter } from '../src/store/process-repo.js';
+import type { Command, CommandContext, ProcessCommandOptions, ProcessSubcommand } from './command.js';
+
+const SUBCOMMANDS: readonly ProcessSubcommand[] = PROCESS_SUBCOMMANDS;
+const FILTERS = LIST_FILTERS;
+const STREAMS = LOG_STREAMS;
+const MAX_LOG_LINES = LOG_LINES_MAX;
+const MAX_CHOICES = 25;
+
+const data = new SlashCommandBuilder()
+  .setName('process')
+  .setDescription("Manage this channel's agent processes")
+  .setContexts(InteractionContextType.Guild)
+  .addSubcommand((sub) => sub
+    .setName('list')
+    .setDescription('List the processes of this channel\'s agent')
+    .addStringOption((option) => option
+      .setName('filter').setDescription('Which processes (default: all, newest first)')
+      .addChoices(...FILTERS.map((value) => ({ name: value, value })))))
+  .addSubcommand((sub) => sub
+    .setName('kill')
+    .setDescription('Stop a process and everything it started (SIGTERM, then SIGKILL after a grace period)')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true))
+    .addBooleanOption((option) => option.setName('force').setDescription('SIGKILL at once')))
+  .addSubcommand((sub) => sub
+    .setName('logs')
+    .setDescription('The last lines a process printed')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true))
+    .addIntegerOption((option) => option.setName('lines').setDescription(`How many lines (1-${MAX_LOG_LINES}, default ${LOG_LINES_DEFAULT})`).setMinValue(1).setMaxValue(MAX_LOG_LINES))
+    .addStringOption((option) => option
+      .setName('stream').setDescription('Which stream (default: both)')
+      .addChoices(...STREAMS.map((value) => ({ name: value, value })))))
+  .addSubcommand((sub) => sub
+    .setName('status')
+    .setDescription('State, uptime, exit code, CPU and memory, hooks of a process')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true)))
+  .addSubcommand((sub) => sub
+    .setName('restart')
+    .setDescription('Stop a process if it runs, then start the same command again')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true)));
+
+function subcommandOf(name: string | null): ProcessSubcommand {
+  if (!name || !(SUBCOMMANDS as readonly string[]).includes(name)) throw invalidField('subcommand', `one of ${SUBCOMMANDS.join(', ')}`, name);
+  return name as ProcessSubcommand;
+}
+
+function checkChoice<T extends string>(field: string, value: string | null, choices: readonly T[]): T | undefined {
+  if (value === null) return undefined;
+  if (!(choices as readonly string[]).includes(value)) throw invalidField(field, `one of ${choices.join(', ')}`, value);
+  return value as T;
+}
+
+/** Discord checks ranges in its client; interactions built by hand (or older clients) still get a clear refusal. */
+export function readOptions(interaction: Parameters<Command['execute']>[0], subcommand: ProcessSubcommand): ProcessCommandOptions {
+  const options: ProcessCommandOptions = {};
+  const filter = checkChoice('filter', interaction.options.getString('filter'), FILTERS);
+  if (filter) options.filter = filter;
+  if (subcommand !== 'list') {
+    const pid = interaction.options.getInteger('pid', true);
+    if (pid < 1) throw invalidField('pid', 'a positive process id', pid);
+    options.pid = pid;
+  }
+  const force = interaction.options.getBoolean('force');
+  if (force !== null) options.force = force;
+  const lines = interaction.options.getInteger('lines');
+  if (lines !== null) {
+    if (lines < 1 || lines > MAX_LOG_LINES) throw invalidField('lines', `an integer from 1 to ${MAX_LOG_LINES}`, lines);
+    options.lines = lines;
+  }
+  const stream = checkChoice('stream', interaction.options.getString('stream'), STREAMS);
+  if (stream) options.stream = stream;
+  return options;
+}
+
+function isMutating(subcommand: string | null): boolean {
+  return subcommand === 'kill' || subcommand === 'restart';
+}
+
+export default {
+  data,
+  needsAgent: () => true,
+  access: (subcommand) => (isMutating(subcommand) ? 'write' : 'read'),
+  isPublic: isMutating,
+
+  async execute(interaction, ctx: CommandContext) {
+    const agent = ctx.agent!;
+    const subcommand = subcommandOf(interaction.options.getSubcommand(false));
+    const options = readOptions(interaction, subcommand);
+    if (isMutating(subcommand)) {
+      // Refusals (a pid of another agent, a process already ended) answer at once and privately; a stop may take
+      // the whole grace period, so only then is the answer deferred.
+      const record = ctx.services.manager.resolve({ pid: options.pid!, agentName: agent.name });
+      if (subcommand === 'restart' || record.status === 'running') await ctx.defer();
+    }
+    return ctx.services.runProcessCommand(agent, ctx.actorId, subcommand, options);
+  },
+
+  /** The agent's processes whose pid starts with, or whose command contains, what was typed: one indexed query. */
+  async autocomplete(interaction, ctx) {
+    const agent = ctx.agent;
+    if (!agent) return [];
+    const focused = interaction.options.getFocused(true);
+    if (focused.name !== 'pid') return [];
+    const typed = String(focused.value).trim().toLowerCase();
+    const status: StatusFilter = interaction.options.getSubcommand(false) === 'kill' ? 'running' : 'all';
+    return ctx.services.manager.list({ agentName: agent.name, status, limit: 200 })
+      .filter((row) => row.pid !== null && (!typed || String(row.pid).startsWith(typed) || row.command.toLowerCase().includes(typed)))
+      .slice(0, MAX_CHOICES)
+      .map((row) => {
+        const label = `${row.pid} · ${row.status} · ${(row.name ?? row.command).replace(/\s+/g, ' ')}`;
+        return { name: label.length > 100 ? `${label.slice(0, 99)}…` : label, value: row.pid! };
+      });
+  },
+} satisfies Command;
