@@ -169,13 +169,16 @@ async function runDiscordBot(config: Config, log: Logger): Promise<number> {
     bot = new DiscordBot({ config, log, manager: deps.manager });
     return bot.frontEnd;
   });
+  // Handlers before login: a SIGTERM while connecting must still stop cleanly.
+  const signals = untilSignal(log);
   try {
     bot!.attach(agents);
     await bot!.start();
     log.info({ home: config.chorusHome }, 'chorus started');
     process.stdout.write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})\n`);
-    await untilSignal(log).signalled;
+    await signals.signalled;
   } finally {
+    signals.dispose();
     await bot!.close();
     await agents.close();
     await runtime.close();

@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildChildEnv } from '../../src/process/environment.js';
+import { readStat } from '../../src/process/proc-fs.js';
+import { shimArgs } from '../../src/process/shim.js';
+import { exitFilePath, processesDir, RUN_MARKER_NAME } from '../../src/process/spawn.js';
+import type { ProcessRecord } from '../../src/store/process-repo.js';
+import { isAlive } from '../support/child-cleanup.js';
+import { AGENT, RecoveryHome, shellWords, sizeOf, trackGroup } from '../support/recovery-home.js';
+import { startSupervisor } from '../support/supervisor-process.js';
+import { waitFor } from '../support/wait-for.js';
+
+/** A row as a crash between the insert and the pid update leaves it: `starting`, with its paths, and no pid. */
+function insertStartingRow(h: RecoveryHome, name: string, command: string): ProcessRecord {
+  const workspace = join(h.home, 'agents', AGENT, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  const id = h.repo.transaction(() => {
+    const rowId = h.repo.insertStarting({
+      command, name, category: null, workingDirectory: workspace, agentName: AGENT, processType: 'background',
+      spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null,
+    }, new Date().toISOString());
+    const runDir = join(processesDir(h.home, AGENT), `${rowId}-cut-short`);
+    h.repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
+    return rowId;
+  });
+  const record = h.row(id);
+  mkdirSync(record.runDir, { recursive: true, mode: 0o700 });
+  return record;
+}
+
+/** Starts the real shim for a row, detached with the run marker, the way spawnProcess does, and stores nothing. */
+function startShim(record: ProcessRecord): number {
+  const fds = [openSync(record.stdoutLog, 'a', 0o600), openSync(record.stderrLog, 'a', 0o600)];
+  try {
+    const child = spawn('/bin/sh', shimArgs(record.command, exitFilePath(record.runDir)), {
+      cwd: record.workingDirectory,
+      env: buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) }),
+      detached: true,
+      stdio: ['ignore', fds[0]!, fds[1]!],
+    });
+    child.unref();
+    trackGroup(child.pid!);
+    return child.pid!;
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+describe('recovery of a spawn cut short', () => {
+  it('adopts a starting row whose shim runs (found by its run marker), settles one that ended, marks one with no process lost', async () => {
+    const h = new RecoveryHome();
+    const live = h.tickerArgs('live', 8, 100);
+    const liveRow = insertStartingRow(h, 'live', shellWords(live.words));
+    const shimPid = startShim(liveRow);
+
+    const done = h.tickerArgs('done', 9, 10);
+    writeFileSync(done.stopFile, '');
+    const doneRow = insertStartingRow(h, 'done', shellWords(done.words));
+    const donePid = startShim(doneRow);
+    await waitFor(() => existsSync(exitFilePath(doneRow.runDir)) && !isAlive(donePid), { what: 'the ended shim to leave its exit file' });
+
+    const noneRow = insertStartingRow(h, 'none', shellWords(h.tickerArgs('none', 0, 100).words));
+    await waitFor(() => sizeOf(liveRow.stdoutLog) > 0, { what: 'the live shim to print' });
+    expect(h.repo.listActive().map((r) => r.status)).toEqual(['starting', 'starting', 'starting']);
+
+    const supervisor = await startSupervisor(h.home);
+    await waitFor(() => h.repo.listActive().every((r) => r.status !== 'starting'), { what: 'no row to stay starting' });
+
+    const adopted = h.row(liveRow.id);
+    expect(adopted).toMatchObject({ status: 'running', pid: shimPid, pgid: shimPid, startTicks: readStat(shimPid)!.startTicks });
+    expect(await h.waitForEnd(doneRow.id)).toMatchObject({ status: 'exited', exitCode: 9 });
+    const lost = await h.waitForEnd(noneRow.id);
+    expect(lost).toMatchObject({ status: 'lost', exitCode: null, pid: null });
+    expect(lost.lostReason).toMatch(/vanished/);
+
+    const printed = sizeOf(liveRow.stdoutLog);
+    expect((await h.waitForStdoutOffset(liveRow.id, printed)).status).toBe('running');
+    writeFileSync(live.stopFile, '');
+    const ended = await h.waitForEnd(liveRow.id);
+    expect(ended).toMatchObject({ status: 'exited', exitCode: 8 });
+    expect(ended.stdoutOffset).toBe(sizeOf(liveRow.stdoutLog));
+    expect(await supervisor.stop()).toEqual({ code: 0, signal: null });
+  });
+});
