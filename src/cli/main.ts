@@ -14,7 +14,8 @@ import { usageByGroup } from '../process/resources.js';
 import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
-import { formatBytes, outcome, runTime, table, truncate } from './format.js';
+import { table } from './format.js';
+import { cutLine, formatBytes, runTime, shortOutcome } from '../agents/describe.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -83,7 +84,7 @@ async function ps(ctx: Context, args: string[]): Promise<number> {
     return 0;
   }
   ctx.io.out(table(['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], rows.map((r) => [
-    String(r.pid), r.agentName, outcome(r), runTime(r), r.processType, truncate(r.name ? `${r.name}: ${r.command}` : r.command, 60),
+    String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, cutLine(r.name ? `${r.name}: ${r.command}` : r.command, 60),
   ])));
   return 0;
 }

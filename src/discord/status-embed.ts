@@ -1,6 +1,6 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
 import type { ProcessStatusView } from '../agents/front-end.js';
-import { formatBytes, formatDuration } from '../cli/format.js';
+import { formatBytes, formatDuration } from '../agents/describe.js';
 import type { ProcessRecord } from '../store/process-repo.js';
 import { clip, fitLines } from './reply-format.js';
 
