@@ -1,6 +1,6 @@
 import {
-  appendFileSync, closeSync, copyFileSync, existsSync, fstatSync, openSync, readSync, renameSync, statSync, truncateSync,
-  watch, type FSWatcher,
+  appendFileSync, closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, watch,
+  writeSync, type FSWatcher,
 } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -151,9 +151,11 @@ export class OutputMonitor {
     this.recoverFromShrink(f);
     let sliceStart = Date.now();
     for (;;) {
-      const n = this.readInto(f, f.fd!);
+      // Reads stop at the cap, so a rotation starts there and `.1` does not grow by a whole read chunk past it.
+      const n = this.readInto(f, f.fd!, Math.max(1, this.options.capBytes - f.offset));
       if (n === 0) break;
-      if (f.offset >= this.options.capBytes) this.rotate(f);
+      if (f.offset >= this.options.capBytes) await this.rotate(f);
+      if (this.isFinished || f.fd === null) return;
       if (Date.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
         sliceStart = Date.now();
@@ -162,8 +164,8 @@ export class OutputMonitor {
     }
   }
 
-  private readInto(f: StreamFollower, fd: number): number {
-    const n = readSync(fd, sharedChunk, 0, CHUNK_BYTES, f.offset);
+  private readInto(f: StreamFollower, fd: number, maxBytes = CHUNK_BYTES): number {
+    const n = readSync(fd, sharedChunk, 0, Math.min(CHUNK_BYTES, maxBytes), f.offset);
     if (n === 0) return 0;
     f.offset += n;
     f.splitter.push(sharedChunk.subarray(0, n), f.logicalOffset, (line) => this.options.onLine(f.stream, line));
@@ -198,26 +200,65 @@ export class OutputMonitor {
    * Copy-then-truncate, because the child keeps writing through its own descriptor (opened O_APPEND, so after the
    * truncate it writes at the new end). Everything up to the truncate is read first, so the tail and the hooks lose
    * nothing; the file loses at most what lands between the last read and the truncate, a few microseconds.
+   * A child that writes faster than this reads would make the copy unbounded and the chase endless (blocking the
+   * bot): then `.1` keeps only the newest `capBytes`, the chase stops after `capBytes + CHUNK_BYTES`, and what it did
+   * not reach is skipped, with a warning.
    */
-  private rotate(f: StreamFollower): void {
+  private async rotate(f: StreamFollower): Promise<void> {
+    const cap = this.options.capBytes;
     const temp = `${f.path}.1.tmp`;
-    copyFileSync(f.path, temp);
-    let copied = statSync(temp).size;
-    for (;;) {
+    const size = fstatSync(f.fd!).size;
+    // Normally `.1` is the whole old file, so positions in it match the stored offsets (recoverFromShrink needs that).
+    copyRange(f.path, temp, size - f.offset > cap ? size - cap : 0, size);
+    let copied = size;
+    const chaseEnd = f.offset + cap + CHUNK_BYTES;
+    let sliceStart = Date.now();
+    while (f.offset < chaseEnd) {
       const before = f.offset;
-      const n = this.readInto(f, f.fd!);
+      const n = this.readInto(f, f.fd!, chaseEnd - f.offset);
       if (n === 0) break;
       if (f.offset > copied) {
         const from = Math.max(before, copied) - before;
         appendFileSync(temp, sharedChunk.subarray(from, n));
         copied = f.offset;
       }
+      if (Date.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        sliceStart = Date.now();
+        if (f.fd === null) {
+          rmSync(temp, { force: true });
+          return;
+        }
+      }
     }
+    const dropped = Math.max(0, fstatSync(f.fd!).size - f.offset);
     truncateSync(f.path, 0);
     renameSync(temp, `${f.path}.1`);
-    f.rotated += f.offset;
+    if (dropped > 0) {
+      // The unfinished line would otherwise be glued to whatever the new file starts with.
+      f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+      this.options.log.warn({ stream: f.stream, dropped }, 'output arrives faster than it can be read; skipped some at rotation');
+    }
+    f.rotated += f.offset + dropped;
     f.offset = 0;
     this.options.log.debug({ file: basename(f.path), rotated: f.rotated }, 'log rotated');
     this.options.onRotated?.();
+  }
+}
+
+/** Copies bytes [start, end) of a file into a new file (0600). */
+function copyRange(source: string, target: string, start: number, end: number): void {
+  const from = openSync(source, 'r');
+  const to = openSync(target, 'w', 0o600);
+  try {
+    for (let position = start; position < end;) {
+      const n = readSync(from, sharedChunk, 0, Math.min(CHUNK_BYTES, end - position), position);
+      if (n === 0) break;
+      writeSync(to, sharedChunk, 0, n);
+      position += n;
+    }
+  } finally {
+    closeSync(from);
+    closeSync(to);
   }
 }
