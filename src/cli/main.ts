@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, statSync, watch } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { config as loadDotenv } from 'dotenv';
@@ -126,18 +127,22 @@ async function logs(ctx: Context, args: string[]): Promise<number> {
   const lines = parseIntegerOption(values.lines, 'lines', 1, 100_000, 50);
   const stream = parseChoice(values.stream, 'stream', STREAMS, 'both');
   const streams: LogStream[] = stream === 'both' ? ['stdout', 'stderr'] : [stream];
+  // Sizes first: the tail is printed up to them and --follow continues from them, so no line is lost or doubled.
+  const offsets = new Map(streams.map((s) => [s, sizeOf(logPath(record, s))]));
   for (const s of streams) {
-    const text = readLastLines(logPath(record, s), lines);
+    const text = readLastLines(logPath(record, s), lines, undefined, offsets.get(s));
     if (stream === 'both' && s === 'stderr' && text.length) ctx.io.out('--- stderr ---');
     if (text.length) ctx.io.out(text.join('\n'));
   }
-  if (values.follow) await follow(ctx, record, streams);
+  if (values.follow) await follow(ctx, record, streams, offsets);
   return 0;
 }
 
-/** Prints what is appended to the logs until the process has ended and nothing more arrives. */
-async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[]): Promise<void> {
-  const offsets = new Map(streams.map((s) => [s, sizeOf(logPath(record, s))]));
+/** Prints each line appended to the logs (stderr lines tagged when both are followed) until the process has ended. */
+async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[], offsets: Map<LogStream, number>): Promise<void> {
+  const carry = new Map<LogStream, string>(streams.map((s) => [s, '']));
+  const decoders = new Map(streams.map((s) => [s, new StringDecoder('utf8')]));
+  const print = (s: LogStream, line: string) => ctx.io.out(s === 'stderr' && streams.length > 1 ? `[stderr] ${line}` : line);
   let wake: (() => void) | undefined;
   const watcher = watch(record.runDir, { persistent: false }, () => wake?.());
   try {
@@ -148,22 +153,22 @@ async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[])
         let from = offsets.get(s)!;
         const size = sizeOf(path);
         if (size < from) from = 0; // rotated
-        if (size > from) {
-          isIdle = false;
-          const { createReadStream } = await import('node:fs');
-          for await (const chunk of createReadStream(path, { start: from, end: size - 1 })) {
-            const text = (chunk as Buffer).toString('utf8');
-            process.stdout.write(s === 'stderr' && streams.length > 1 ? text.replace(/^(?=.)/gm, '[stderr] ') : text);
-          }
-          offsets.set(s, size);
+        if (size <= from) continue;
+        isIdle = false;
+        for await (const chunk of createReadStream(path, { start: from, end: size - 1 })) {
+          const parts = (carry.get(s)! + decoders.get(s)!.write(chunk as Buffer)).split('\n');
+          carry.set(s, parts.pop()!);
+          for (const line of parts) print(s, line.endsWith('\r') ? line.slice(0, -1) : line);
         }
+        offsets.set(s, size);
       }
-      if (isIdle && ctx.manager.observe(ctx.manager.repo.get(record.id)!).status !== 'running') return;
+      if (isIdle && ctx.manager.observe(ctx.manager.repo.get(record.id)!).status !== 'running') break;
       if (isIdle) await Promise.race([new Promise<void>((r) => { wake = r; }), sleep(500)]);
     }
   } finally {
     watcher.close();
   }
+  for (const s of streams) if (carry.get(s)) print(s, carry.get(s)!);
 }
 
 function sizeOf(path: string): number {

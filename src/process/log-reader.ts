@@ -3,16 +3,19 @@ import type { LogStream, ProcessRecord } from '../store/process-repo.js';
 
 const BLOCK = 64 * 1024;
 
-/** The last `maxLines` lines of a file (and of its rotated `.1` when the file alone has fewer), at most `maxBytes`. */
-export function readLastLines(path: string, maxLines: number, maxBytes = 1024 * 1024): string[] {
-  const lines = lastLinesOfFile(path, maxLines, maxBytes);
+/**
+ * The last `maxLines` lines of a file (and of its rotated `.1` when the file alone has fewer), at most `maxBytes`,
+ * of the bytes before `endOffset` when given (so a follower can continue exactly there).
+ */
+export function readLastLines(path: string, maxLines: number, maxBytes = 1024 * 1024, endOffset?: number): string[] {
+  const lines = lastLinesOfFile(path, maxLines, maxBytes, endOffset);
   if (lines.length < maxLines && existsSync(`${path}.1`)) {
     return [...lastLinesOfFile(`${path}.1`, maxLines - lines.length, maxBytes), ...lines];
   }
   return lines;
 }
 
-function lastLinesOfFile(path: string, maxLines: number, maxBytes: number): string[] {
+function lastLinesOfFile(path: string, maxLines: number, maxBytes: number, endOffset = Infinity): string[] {
   if (maxLines <= 0) return [];
   let fd: number;
   try {
@@ -21,7 +24,7 @@ function lastLinesOfFile(path: string, maxLines: number, maxBytes: number): stri
     return [];
   }
   try {
-    const size = fstatSync(fd).size;
+    const size = Math.min(fstatSync(fd).size, endOffset);
     let start = size;
     let newlines = 0;
     const chunks: Buffer[] = [];

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { loadAgentConfig, type AgentConfig } from '../agents/agent-config.js';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, errorMessage, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
@@ -240,6 +240,11 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   async killAllForAgent(agentName: string, options: StopOptions): Promise<ProcessRecord[]> {
     const running = this.repo.list({ agentName, status: 'running' });
     const results = await Promise.allSettled(running.map((r) => this.kill({ id: r.id }, options)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' && !isAppError(r.reason, 'PROCESS_NOT_RUNNING') ? [{ id: running[i]!.id, reason: r.reason as unknown }] : []));
+    if (failed.length) {
+      this.log.error({ agent: agentName, failed: failed.map((f) => ({ id: f.id, err: errorMessage(f.reason) })) }, 'some processes could not be stopped');
+      throw new AppError('KILL_FAILED', `${failed.length} of ${running.length} processes of agent ${agentName}: ${failed.map((f) => errorMessage(f.reason)).join('; ')}`);
+    }
     return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
