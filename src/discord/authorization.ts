@@ -12,12 +12,13 @@ export interface Actor {
 }
 
 /**
- * Allowed: the agent's allowed users and roles, CHORUS_OWNER_IDS, and members with Manage Server (who administer
- * the bot's server anyway). Without an agent, only owners and Manage Server.
+ * Allowed: CHORUS_OWNER_IDS always; then the agent's allowed users and roles when agent.json lists any. Members with
+ * Manage Server are the default only: an agent with its own allow-list admits no one else. Without an agent, owners
+ * and Manage Server.
  */
 export function isAllowed(actor: Actor, agent: AgentConfig | null, ownerIds: readonly string[]): boolean {
-  if (ownerIds.includes(actor.userId) || actor.canManageGuild) return true;
-  if (!agent) return false;
+  if (ownerIds.includes(actor.userId)) return true;
+  if (!agent || (!agent.allowedUserIds.length && !agent.allowedRoleIds.length)) return actor.canManageGuild;
   return agent.allowedUserIds.includes(actor.userId) || actor.roleIds.some((role) => agent.allowedRoleIds.includes(role));
 }
 
@@ -25,7 +26,8 @@ export function notAuthorized(agent: AgentConfig | null, what: string): AppError
   const where = agent
     ? `add your user id to allowed_user_ids (or a role of yours to allowed_role_ids) in agents/${agent.name}/agent.json`
     : 'be listed in CHORUS_OWNER_IDS';
-  return new AppError('NOT_AUTHORIZED', `${what} needs an allowed user; ask an operator to ${where}, or to give you Manage Server`);
+  const manage = agent && (agent.allowedUserIds.length || agent.allowedRoleIds.length) ? '' : ', or to give you Manage Server';
+  return new AppError('NOT_AUTHORIZED', `${what} needs an allowed user; ask an operator to ${where}${manage}`);
 }
 
 export function assertAllowed(actor: Actor, agent: AgentConfig | null, ownerIds: readonly string[], what: string): void {

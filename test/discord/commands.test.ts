@@ -183,9 +183,20 @@ describe('slash commands through the real discord.js client', () => {
     const list = await h.server.sendCommand({ name: 'process', subcommand: 'list', channelId: ALPHA_CHANNEL, userId: OUTSIDER }).waitForReply({ timeoutMs: TIMEOUT_MS });
     expect(list.content).toContain(String(record.pid));
 
-    // Manage Server (the Operators role) may, with no allow-list entry.
-    const operator = await h.server.sendCommand({
+    // Manage Server (the Operators role) is only the default: alpha has its own allow-list, so it is refused there.
+    const operatorOnAlpha = await h.server.sendCommand({
       name: 'process', subcommand: 'kill', options: { pid: record.pid! }, channelId: ALPHA_CHANNEL, userId: '230000000000000050', roles: [OPERATORS_ROLE],
+    }).waitForReply({ timeoutMs: TIMEOUT_MS });
+    expect(operatorOnAlpha.content).toMatch(/^You are not allowed to do that here/);
+    expect(h.manager.find({ id: record.id })?.status).toBe('running');
+
+    // beta has no allow-list: Manage Server may, and someone without it may not.
+    const betaRecord = await spawnBackground(h, h.beta, ticker(0, 200));
+    const outsiderOnBeta = await h.server.sendCommand({ name: 'process', subcommand: 'kill', options: { pid: betaRecord.pid! }, channelId: BETA_CHANNEL, userId: OUTSIDER })
+      .waitForReply({ timeoutMs: TIMEOUT_MS });
+    expect(outsiderOnBeta.content).toMatch(/^You are not allowed .*or to give you Manage Server/);
+    const operator = await h.server.sendCommand({
+      name: 'process', subcommand: 'kill', options: { pid: betaRecord.pid! }, channelId: BETA_CHANNEL, userId: '230000000000000050', roles: [OPERATORS_ROLE],
     }).waitForReply({ timeoutMs: TIMEOUT_MS });
     expect(operator.content).toMatch(/^Stopped pid/);
   });

@@ -28,6 +28,7 @@ export const ALLOWED_USER = '230000000000000001';
 export const DEV_USER = '230000000000000002';
 /** No allow-list, no role, no Manage Server. */
 export const OUTSIDER = '230000000000000099';
+/** The guild owner, listed in CHORUS_OWNER_IDS as whoever installs the bot would be. */
 export const OWNER_ID = '230000000000000007';
 export const TIMEOUT_MS = 10_000;
 
@@ -109,7 +110,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   manager.on('adopted', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
   const bot = new DiscordBot({
     config: {
-      discordToken: server.token, discordApiUrl: server.apiUrl, discordGuildId: server.guildId, ownerIds: [],
+      discordToken: server.token, discordApiUrl: server.apiUrl, discordGuildId: server.guildId, ownerIds: [OWNER_ID],
       registerCommandsOnStart: true, chorusHome: home,
     },
     log, manager, ...(options.scheduler && { scheduler: options.scheduler }),
