@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 import { checkIdentity, isForbiddenPid, type ProcessIdentity } from './identity.js';
-import { environHas, readAllStats, readStat, type ProcStat } from './proc-fs.js';
+import { readAllStats, readStat, type ProcStat } from './proc-fs.js';
 
 export const DEFAULT_GRACE_MS = 5_000;
 const POLL_MS = 20;
@@ -20,12 +21,60 @@ export interface KillOutcome {
   targets: KillTarget[];
 }
 
+let turnStats: ProcStat[] | undefined;
+
+/** Stops that run together (kill_all, 200 at once) share one /proc scan per turn of the event loop, not one each. */
+function sharedStats(): ProcStat[] {
+  if (!turnStats) {
+    turnStats = readAllStats();
+    setImmediate(() => { turnStats = undefined; });
+  }
+  return turnStats;
+}
+
+/**
+ * The marker entry of each process, by pid and start time (one process). It is set before the process's exec, so each
+ * environ is read once, not once per stop (kill_all of 200 read every process's environ 200 times).
+ */
+const markerEntries = new Map<string, string | null>();
+
+function carriesMarker(stat: ProcStat, marker: string): boolean {
+  const key = `${stat.pid}:${stat.startTicks}`;
+  let entry = markerEntries.get(key);
+  if (entry === undefined) {
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${stat.pid}/environ`, 'utf8');
+    } catch {
+      return false;
+    }
+    entry = findEntry(environ, marker.slice(0, marker.indexOf('=') + 1));
+    // An empty environ is a process in the middle of exec: read it again next time.
+    if (environ.length > 0) markerEntries.set(key, entry);
+  }
+  return entry === marker;
+}
+
+/** The `NAME=value` entry of a NUL-separated environment, or null. */
+function findEntry(environ: string, name: string): string | null {
+  const at = environ.startsWith(name) ? 0 : environ.indexOf(`\0${name}`) + 1;
+  if (at === 0 && !environ.startsWith(name)) return null;
+  const end = environ.indexOf('\0', at);
+  return environ.slice(at, end < 0 ? environ.length : end);
+}
+
+function forgetGone(stats: ProcStat[]): void {
+  if (markerEntries.size < 2 * stats.length) return;
+  const live = new Set(stats.map((s) => `${s.pid}:${s.startTicks}`));
+  for (const key of markerEntries.keys()) if (!live.has(key)) markerEntries.delete(key);
+}
+
 /**
  * Everything that belongs to the process: its group, its descendants (also those that left the group with
  * setsid) and any process that still carries the run's environment marker (descendants whose parent died).
  * Each is recorded with its start time, so a pid reused meanwhile is never signalled.
  */
-export function snapshotTree(identity: ProcessIdentity, marker: string | null, stats: ProcStat[] = readAllStats()): KillTarget[] {
+export function snapshotTree(identity: ProcessIdentity, marker: string | null, stats: ProcStat[] = sharedStats()): KillTarget[] {
   const children = new Map<number, ProcStat[]>();
   for (const stat of stats) {
     const list = children.get(stat.ppid);
@@ -44,8 +93,9 @@ export function snapshotTree(identity: ProcessIdentity, marker: string | null, s
     if (stat.pgrp === identity.pgid && stat.session === identity.pgid) add(stat);
   }
   if (marker) {
+    forgetGone(stats);
     for (const stat of stats) {
-      if (!found.has(stat.pid) && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) add(stat);
+      if (!found.has(stat.pid) && stat.state !== 'Z' && carriesMarker(stat, marker) && !isForbiddenPid(stat.pid)) add(stat);
     }
   }
   return [...found.values()].map((s) => ({ pid: s.pid, startTicks: s.startTicks }));

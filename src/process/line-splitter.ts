@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+
 /** Lines longer than this are cut for matching and the tail; the log file keeps them whole. */
 export const MAX_LINE_BYTES = 8 * 1024;
 
@@ -10,6 +12,11 @@ export interface SplitLine {
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
+/**
+ * ASCII is decoded a window at a time. Lines are slices of the window's string and keep it alive while held (the
+ * tail holds 100), so a window is kept small next to the read chunk.
+ */
+const WINDOW_BYTES = 64 * 1024;
 
 /** Splits a byte stream into lines, carrying the unfinished last line (at most MAX_LINE_BYTES of it) to the next chunk. */
 export class LineSplitter {
@@ -20,11 +27,33 @@ export class LineSplitter {
   push(chunk: Buffer, chunkEndOffset: number, emit: (line: SplitLine) => void): void {
     const chunkStart = chunkEndOffset - chunk.length;
     let start = 0;
-    for (;;) {
-      const newline = chunk.indexOf(NEWLINE, start);
-      if (newline < 0) break;
-      emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+    if (this.carry !== null) {
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline < 0) {
+        this.keep(chunk, 0);
+        return;
+      }
+      emit(this.finishLine(chunk, 0, newline, chunkStart + newline + 1));
       start = newline + 1;
+    }
+    const last = chunk.lastIndexOf(NEWLINE);
+    while (start <= last) {
+      const windowEnd = start + WINDOW_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + WINDOW_BYTES);
+      if (windowEnd < start) {
+        // A line longer than a window.
+        const newline = chunk.indexOf(NEWLINE, start);
+        emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+        start = newline + 1;
+      } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
+        // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
+        emitAsciiLines(chunk.toString('latin1', start, windowEnd + 1), chunkStart + start, emit);
+        start = windowEnd + 1;
+      } else {
+        for (let newline = chunk.indexOf(NEWLINE, start); start <= windowEnd; newline = chunk.indexOf(NEWLINE, start)) {
+          emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+          start = newline + 1;
+        }
+      }
     }
     if (start < chunk.length) this.keep(chunk, start);
   }
@@ -67,6 +96,19 @@ export class LineSplitter {
     const room = MAX_LINE_BYTES - this.carry.length;
     if (length > room) this.carryIsCut = true;
     if (room > 0) this.carry = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, length))]);
+  }
+}
+
+/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
+function emitAsciiLines(text: string, windowStart: number, emit: (line: SplitLine) => void): void {
+  for (let from = 0; ;) {
+    const newline = text.indexOf('\n', from);
+    if (newline < 0) return;
+    const isCut = newline - from > MAX_LINE_BYTES;
+    let end = isCut ? from + MAX_LINE_BYTES : newline;
+    if (end > from && text.charCodeAt(end - 1) === CR) end -= 1;
+    emit({ text: text.slice(from, end), endOffset: windowStart + newline + 1, isCut });
+    from = newline + 1;
   }
 }
 

@@ -1,0 +1,83 @@
+// spawn_p50_ms (one spawn, call to stored running row), spawn_200_s (200 sleeping processes, one after another) for
+// Chorus and pm2, and rss_mb_200_pm2 (the pm2 daemon holding those 200).
+import { spawn as spawnChild } from 'node:child_process';
+import { benchAgent, makeHome, rssMb, startSupervisor, waitUntil } from '../lib/chorus.js';
+import { connectPm2 } from '../lib/pm2.js';
+import { median, nowMs, percentile, round, spread } from '../lib/stats.js';
+
+export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, withPm2 = true }) {
+  const home = makeHome();
+  const agent = benchAgent(home);
+  const supervisor = await startSupervisor({ home });
+  const { manager } = supervisor;
+  const stopAll = () => manager.killAllForAgent(agent.name, { by: 'bench', force: true });
+
+  // One at a time, alternating with a bare detached /bin/sh spawn as the baseline.
+  const one = [];
+  const bare = [];
+  for (let i = 0; i < singles; i += 1) {
+    let t0 = nowMs();
+    await manager.spawn({ agent, command: 'sleep 600' });
+    one.push(nowMs() - t0);
+    t0 = nowMs();
+    const child = spawnChild('/bin/sh', ['-c', 'sleep 600'], { detached: true, stdio: 'ignore' });
+    bare.push(nowMs() - t0);
+    child.unref();
+    process.kill(-child.pid, 'SIGKILL');
+    if (i % 20 === 19) await stopAll();
+  }
+  await stopAll();
+
+  const pm2 = withPm2 ? await connectPm2() : null;
+  const apps = Array.from({ length: fleet }, (_, k) => ({
+    name: `sleep-${k}`, script: 'sleep', args: ['1000'], interpreter: 'none', autorestart: false,
+    out_file: '/dev/null', error_file: '/dev/null',
+  }));
+  const chorus200 = [];
+  const pm2Result = { spawn: [], rss: [] };
+  let killAllSeconds = null;
+  for (let i = 0; i < runs; i += 1) {
+    let t0 = nowMs();
+    for (let k = 0; k < fleet; k += 1) await manager.spawn({ agent, command: 'sleep 1000' });
+    chorus200.push((nowMs() - t0) / 1000);
+    t0 = nowMs();
+    await stopAll();
+    if (i === 0) killAllSeconds = (nowMs() - t0) / 1000;
+    if (!pm2) continue;
+    t0 = nowMs();
+    await pm2.start({ apps });
+    // Until pm2 lists every one of them online with a pid: the equivalent of a stored running row.
+    await waitUntil(async () => (await pm2.list()).filter((p) => p.pid > 0 && p.pm2_env?.status === 'online').length >= fleet,
+      { timeoutMs: 120_000, intervalMs: 20, what: 'pm2 to list 200 online' });
+    pm2Result.spawn.push((nowMs() - t0) / 1000);
+    if (i === runs - 1) {
+      // The daemon with the same 200 running, sampled over 5 s.
+      const pid = pm2.daemonPid();
+      for (let s = 0; s < 10; s += 1) {
+        await new Promise((r) => setTimeout(r, 500));
+        pm2Result.rss.push(rssMb(pid));
+      }
+    }
+    await pm2.delete('all');
+  }
+  pm2?.disconnect();
+  await supervisor.close();
+
+  return {
+    keys: {
+      spawn_p50_ms: round(median(one), 2),
+      spawn_200_s: round(median(chorus200), 3),
+      spawn_200_s_pm2: withPm2 ? round(median(pm2Result.spawn), 3) : null,
+      rss_mb_200_pm2: withPm2 ? round(median(pm2Result.rss), 1) : null,
+    },
+    details: {
+      spawn_p99_ms: round(percentile(one, 99), 2),
+      spawn_bare_sh_p50_ms: round(median(bare), 2),
+      spawn_200_s_spread: spread(chorus200).map((x) => round(x, 3)),
+      spawn_200_s_pm2_spread: withPm2 ? spread(pm2Result.spawn).map((x) => round(x, 3)) : null,
+      spawn_samples: singles,
+      kill_all_200_s: round(killAllSeconds, 2),
+      spawn_200_runs: runs,
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter, MAX_LINE_BYTES, type SplitLine } from '../../src/process/line-splitter.js';
+
+/** What the splitter must produce, from the whole stream at once: cut at MAX_LINE_BYTES bytes, CR of CRLF dropped. */
+function reference(stream: Buffer): SplitLine[] {
+  const lines: SplitLine[] = [];
+  let start = 0;
+  for (let newline = stream.indexOf(10); newline >= 0; newline = stream.indexOf(10, start)) {
+    lines.push(referenceLine(stream.subarray(start, newline), newline + 1));
+    start = newline + 1;
+  }
+  if (start < stream.length) lines.push(referenceLine(stream.subarray(start), stream.length));
+  return lines;
+}
+
+function referenceLine(bytes: Buffer, endOffset: number): SplitLine {
+  const isCut = bytes.length > MAX_LINE_BYTES;
+  let kept = isCut ? bytes.subarray(0, MAX_LINE_BYTES) : bytes;
+  if (kept.length && kept[kept.length - 1] === 13) kept = kept.subarray(0, -1);
+  return { text: kept.toString('utf8'), endOffset, isCut };
+}
+
+function split(stream: Buffer, chunkSizes: () => number, startOffset = 0): SplitLine[] {
+  const lines: SplitLine[] = [];
+  const splitter = new LineSplitter();
+  for (let at = 0; at < stream.length;) {
+    const end = Math.min(stream.length, at + chunkSizes());
+    splitter.push(stream.subarray(at, end), startOffset + end, (line) => lines.push(line));
+    at = end;
+  }
+  splitter.flush(startOffset + stream.length, (line) => lines.push(line));
+  return lines;
+}
+
+/** A small seeded generator, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** `nonAscii`: how often a piece is UTF-8 or invalid bytes; rare, most windows of the stream are pure ASCII. */
+function randomStream(next: () => number, bytes: number, nonAscii: number): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const ascii = ['plain ascii text ', '\r', '\r\n', '\n', '\n\n', 'x'.repeat(70)];
+  const other = [Buffer.from('é'), Buffer.from('日本'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from([0xe6, 0x97])];
+  while (size < bytes) {
+    const roll = next();
+    let part: Buffer;
+    if (roll < 0.002) part = Buffer.alloc(MAX_LINE_BYTES - 2 + Math.floor(next() * 5), 'y'); // around the cut
+    else if (roll < 0.003) part = Buffer.alloc(70_000 + Math.floor(next() * 70_000), 'z'); // longer than a window
+    else if (roll < 0.003 + nonAscii) part = other[Math.floor(next() * other.length)]!;
+    else part = Buffer.from(ascii[Math.floor(next() * ascii.length)]!);
+    parts.push(part);
+    size += part.length;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('line splitter', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('splits random output the same whatever the chunking (seed %i)', (seed) => {
+    const next = random(seed);
+    const stream = randomStream(next, 600_000, seed % 2 ? 0.1 : 0.00002);
+    const expected = reference(stream);
+    const chunkings: Array<() => number> = [() => 1 + Math.floor(next() * 300), () => 1 + Math.floor(next() * 200_000), () => 1024 * 1024];
+    for (const chunkSize of chunkings) expect(split(stream, chunkSize)).toEqual(expected);
+  });
+
+  it('gives logical offsets that continue from where the stream started', () => {
+    const lines = split(Buffer.from('a\nbb\r\nccc'), () => 4, 1000);
+    expect(lines).toEqual([
+      { text: 'a', endOffset: 1002, isCut: false },
+      { text: 'bb', endOffset: 1006, isCut: false },
+      { text: 'ccc', endOffset: 1009, isCut: false },
+    ]);
+  });
+
+  it('cuts an ASCII line of a window at 8 KiB and drops a CR that lands at the cut', () => {
+    const line = `${'a'.repeat(MAX_LINE_BYTES - 1)}\r${'b'.repeat(10)}\n`;
+    const [first] = split(Buffer.from(`${line}next\n`), () => 1024 * 1024);
+    expect(first).toEqual({ text: 'a'.repeat(MAX_LINE_BYTES - 1), endOffset: line.length, isCut: true });
+  });
+});
