@@ -49,10 +49,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
     return hooks;
   };
   hooks = new HookEngine({ manager, log, port: port({ config, log, db, manager, hooks: getHooks }) });
-  // Open firings first, so that output and exits found by recovery reach hooks in the state they had.
-  hooks.resumeOpenFirings();
-  await manager.startSupervising();
-  hooks.settleMissedExits();
+  await hooks.startSupervising();
   const engine = hooks;
   return {
     config, log, db, manager, hooks: engine,

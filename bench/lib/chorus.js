@@ -75,9 +75,8 @@ export async function startSupervisor({ home, port, cooldownMs, logCapBytes, wit
   const hooks = withHooks
     ? new HookEngine({ manager, port: port ?? new CountingPort(), log: silentLogger(), cooldownMs: cooldownMs ?? 5_000, notifyPerMinute: 1e9, maxConcurrentBranches: 1e9 })
     : null;
-  hooks?.resumeOpenFirings();
-  await manager.startSupervising();
-  hooks?.settleMissedExits();
+  if (hooks) await hooks.startSupervising();
+  else await manager.startSupervising();
   return {
     db, manager, hooks,
     close: async () => {

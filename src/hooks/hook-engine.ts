@@ -32,6 +32,8 @@ interface Gathering {
   mergedCount: number;
   lastOffsets: Record<LogStream, number>;
   timer: NodeJS.Timeout | undefined;
+  /** Lines merged since its state was last stored. */
+  isDirty: boolean;
 }
 
 interface LiveHook {
@@ -63,6 +65,9 @@ export class HookEngine {
   private readonly limits = new Map<string, AgentLimits>();
   private readonly inFlight = new Set<Promise<void>>();
   private isClosed = false;
+  /** Actions wait for this: firings resumed at start-up act only once the supervisor has adopted every process. */
+  private ready: Promise<void> = Promise.resolve();
+  private markReady: (() => void) | undefined;
 
   constructor(options: HookEngineOptions) {
     this.manager = options.manager;
@@ -79,18 +84,33 @@ export class HookEngine {
     this.manager.on('exited', (p) => this.onEnded(p));
     this.manager.on('lost', (p) => this.onEnded(p));
     this.manager.on('killed', (p) => this.forget(p.id));
+    this.manager.onPositionsStored((ids) => this.storeGatherings(ids));
   }
 
-  /** Call before the manager supervises, so that recovery's output and exits reach the hooks. */
-  resumeOpenFirings(): void {
+  /**
+   * Starts supervision in the order recovery needs: open firings first (so output and exits found by recovery reach
+   * hooks in the state they had), then the manager's recovery, then the actions, then exits a crash left undecided.
+   */
+  async startSupervising(): Promise<void> {
+    this.resumeOpenFirings();
+    await this.manager.startSupervising();
+    this.markReady?.();
+    this.markReady = undefined;
+    this.settleMissedExits();
+  }
+
+  /** Restores open firings; their actions wait until supervision has started. */
+  private resumeOpenFirings(): void {
+    this.ready = new Promise((resolve) => { this.markReady = resolve; });
     for (const firing of this.repo.openFirings()) {
       const hook = this.liveHooksFor(firing.processId).find((h) => h.row.id === firing.hookId);
       if (!hook) continue;
       const payload = JSON.parse(firing.payloadJson) as { matched?: string[] };
       if (firing.status === 'gathering') {
+        // What it had gathered was stored with the read position, so lines read again from there merge in once.
         hook.gathering = {
           firingId: firing.id, stream: firing.stream, matched: payload.matched ?? [], mergedCount: firing.mergedCount,
-          lastOffsets: { ...hook.row.seenOffsets }, timer: undefined,
+          lastOffsets: { ...hook.row.seenOffsets }, timer: undefined, isDirty: false,
         };
         this.scheduleDelivery(hook, Date.parse(firing.dueAt));
       } else {
@@ -100,7 +120,7 @@ export class HookEngine {
   }
 
   /** After recovery: exit hooks of processes that ended while no decision was recorded (a crash in between). */
-  settleMissedExits(): void {
+  private settleMissedExits(): void {
     for (const row of this.repo.undecidedExitHooks()) {
       const record = this.manager.repo.get(row.processId);
       if (record) this.fireExitHook(this.toLive(row), record);
@@ -224,6 +244,7 @@ export class HookEngine {
       const isMatch = matchLine(hook.regex!, line.text);
       const gathering = hook.gathering;
       if (gathering) {
+        gathering.isDirty = true;
         gathering.lastOffsets[line.stream] = Math.max(gathering.lastOffsets[line.stream], line.offset);
         if (isMatch) gathering.mergedCount += 1;
         if (gathering.matched.length < MAX_GATHERED_LINES && (isMatch || hook.spec.outputDelaySeconds > 0)) gathering.matched.push(line.text);
@@ -248,8 +269,23 @@ export class HookEngine {
     if (firingId === undefined) return;
     hook.row.fireCount += 1;
     hook.row.seenOffsets = seen;
-    hook.gathering = { firingId, stream: line.stream, matched: [line.text], mergedCount: 1, lastOffsets: { ...seen }, timer: undefined };
+    hook.gathering = { firingId, stream: line.stream, matched: [line.text], mergedCount: 1, lastOffsets: { ...seen }, timer: undefined, isDirty: false };
     this.scheduleDelivery(hook, dueAt);
+  }
+
+  /** Inside the manager's offset transaction: what open firings gathered up to the position being stored. */
+  private storeGatherings(processIds: readonly number[]): void {
+    for (const id of processIds) {
+      for (const hook of this.live.get(id) ?? []) {
+        const gathering = hook.gathering;
+        if (!gathering?.isDirty) continue;
+        this.repo.updateFiring(gathering.firingId, {
+          status: 'gathering', payloadJson: JSON.stringify({ matched: gathering.matched }), mergedCount: gathering.mergedCount,
+        });
+        this.repo.markSeen(hook.row.id, gathering.lastOffsets);
+        gathering.isDirty = false;
+      }
+    }
   }
 
   private scheduleDelivery(hook: LiveHook, dueAt: number): void {
@@ -346,6 +382,7 @@ export class HookEngine {
   }
 
   private async execute(hook: LiveHook, firingId: number, cause: FiringCause, stored: Omit<HookContext, 'text'> & { text?: string }): Promise<void> {
+    await this.ready;
     const context: HookContext = { ...stored, text: stored.text ?? renderContextText(stored) };
     const log = this.log.child({ hookId: hook.row.id, firingId, processId: context.processId, action: hook.spec.action });
     try {

@@ -1,6 +1,6 @@
 import {
-  appendFileSync, closeSync, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, watch,
-  writeSync, type FSWatcher,
+  closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, watch,
+  writeFileSync, writeSync, type FSWatcher,
 } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -13,6 +13,15 @@ const CHUNK_BYTES = 1024 * 1024;
 const sharedChunk = Buffer.allocUnsafe(CHUNK_BYTES);
 /** Longest stretch of reading before the monitor lets other work run. */
 const SLICE_MS = 8;
+/**
+ * While output flows the monitor polls at this interval instead of holding an inotify watch: a watch costs the
+ * writer on every write() (the kernel queues an event per write), which shows on a chatty child.
+ */
+const FLOW_POLL_MS = 10;
+/** How long a rotation reads while the writers are paused, at most (some tens of MB). */
+const PAUSED_READ_BUDGET_MS = 200;
+/** Empty polls in a row after which output counts as quiet and the watch comes back (for fast reaction when idle). */
+const QUIET_POLLS = 3;
 
 export interface StreamPosition {
   /** Bytes of the current file already read. */
@@ -21,14 +30,23 @@ export interface StreamPosition {
   rotated: number;
 }
 
+/**
+ * Stops the process's writers for a moment. Resolves to the function that resumes them, to 'none' when the process
+ * has no writers left (it ended), or to null when they could not be paused.
+ */
+export type PauseWriters = () => Promise<(() => void) | 'none' | null>;
+
 export interface MonitorOptions {
   stdoutLog: string;
   stderrLog: string;
   start: Record<LogStream, StreamPosition>;
   capBytes: number;
   onLine: (stream: LogStream, line: SplitLine) => void;
-  /** Called after a rotation, so the new positions are stored at once. */
+  /** Called after a rotation, so the new positions are stored at once (synchronously). */
   onRotated?: () => void;
+  /** Called when the run directory shows the shim's exit file. */
+  onExitFile?: () => void;
+  pauseWriters?: PauseWriters;
   log: Logger;
 }
 
@@ -37,6 +55,7 @@ class StreamFollower {
   fd: number | null = null;
   offset: number;
   rotated: number;
+  isResolved = false;
 
   constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition) {
     this.offset = start.offset;
@@ -45,6 +64,15 @@ class StreamFollower {
 
   get logicalOffset(): number {
     return this.rotated + this.offset;
+  }
+
+  /** The rotation marker: written just before the truncate, removed once the new position is stored. */
+  get markerPath(): string {
+    return `${this.path}.rotating`;
+  }
+
+  get tempPath(): string {
+    return `${this.path}.1.tmp`;
   }
 
   open(): boolean {
@@ -67,7 +95,10 @@ class StreamFollower {
 export class OutputMonitor {
   private readonly followers: Record<LogStream, StreamFollower>;
   private watcher: FSWatcher | null = null;
-  private draining: Promise<void> | null = null;
+  private flowTimer: NodeJS.Timeout | null = null;
+  private quietPolls = 0;
+  private isWatching = false;
+  private draining: Promise<boolean> | null = null;
   private isDirty = false;
   private isFinished = false;
 
@@ -78,24 +109,18 @@ export class OutputMonitor {
     };
   }
 
-  /** Watches the run directory: log writes drain at once, and `onExitFile` hears of the shim's exit file. */
-  watch(onExitFile: () => void): void {
-    if (this.watcher || this.isFinished) return;
-    try {
-      this.watcher = watch(dirname(this.options.stdoutLog), { persistent: false }, (_event, name) => {
-        if (name === 'exit') onExitFile();
-        else void this.drain();
-      });
-      this.watcher.on('error', () => this.unwatch());
-    } catch (error) {
-      // No inotify watch left (ENOSPC): the supervisor's slow poll still drains.
-      this.options.log.warn({ err: error }, 'cannot watch run directory; relying on polling');
-    }
+  /** Follows the files as they grow: an inotify watch while quiet, a fast poll while output flows. */
+  watch(): void {
+    if (this.isWatching || this.isFinished) return;
+    this.isWatching = true;
+    this.armWatch();
   }
 
   unwatch(): void {
-    this.watcher?.close();
-    this.watcher = null;
+    this.isWatching = false;
+    this.disarmWatch();
+    if (this.flowTimer) clearTimeout(this.flowTimer);
+    this.flowTimer = null;
   }
 
   positions(): Record<LogStream, StreamPosition> {
@@ -109,22 +134,24 @@ export class OutputMonitor {
     return this.followers[stream].logicalOffset;
   }
 
-  /** Reads both files to their end. Calls made while a drain runs are folded into one more pass. */
-  drain(): Promise<void> {
+  /** Reads both files to their end; true when anything was read. Calls during a drain fold into one more pass. */
+  drain(): Promise<boolean> {
     if (this.draining) {
       this.isDirty = true;
       return this.draining;
     }
     this.draining = (async () => {
+      let hasRead = false;
       try {
         do {
           this.isDirty = false;
-          await this.drainStream(this.followers.stdout);
-          await this.drainStream(this.followers.stderr);
+          if (await this.drainStream(this.followers.stdout)) hasRead = true;
+          if (await this.drainStream(this.followers.stderr)) hasRead = true;
         } while (this.isDirty);
       } finally {
         this.draining = null;
       }
+      return hasRead;
     })();
     return this.draining;
   }
@@ -146,22 +173,82 @@ export class OutputMonitor {
     this.followers.stderr.close();
   }
 
-  private async drainStream(f: StreamFollower): Promise<void> {
-    if (this.isFinished || !f.open()) return;
+  private armWatch(): void {
+    if (this.watcher || !this.isWatching) return;
+    try {
+      this.watcher = watch(dirname(this.options.stdoutLog), { persistent: false }, (_event, name) => {
+        if (name === 'exit') this.options.onExitFile?.();
+        else if (name === 'stdout.log' || name === 'stderr.log') this.onActivity();
+      });
+      this.watcher.on('error', () => this.disarmWatch());
+    } catch (error) {
+      // No inotify watch left (ENOSPC): the supervisor's slow poll still drains.
+      this.options.log.warn({ err: error }, 'cannot watch run directory; relying on polling');
+    }
+    // Output that landed before the watch existed.
+    this.drainInBackground();
+  }
+
+  /** A drain nobody awaits: its failure is logged (an unhandled rejection would end the bot). */
+  drainInBackground(): void {
+    this.drain().catch((error: unknown) => this.options.log.error({ err: error }, 'reading the output failed'));
+  }
+
+  private disarmWatch(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  /** Output is flowing: drop the watch and poll until it has been quiet for a few polls. */
+  private onActivity(): void {
+    if (!this.isWatching) return;
+    this.disarmWatch();
+    this.quietPolls = 0;
+    if (!this.flowTimer) this.flowTimer = setTimeout(() => void this.flowPoll(), 0);
+  }
+
+  private async flowPoll(): Promise<void> {
+    this.flowTimer = null;
+    if (!this.isWatching) return;
+    let hasRead = false;
+    try {
+      hasRead = await this.drain();
+    } catch (error) {
+      this.options.log.error({ err: error }, 'reading the output failed');
+    }
+    this.quietPolls = hasRead ? 0 : this.quietPolls + 1;
+    if (!this.isWatching) return;
+    if (this.quietPolls >= QUIET_POLLS) {
+      this.armWatch();
+      if (existsSync(`${dirname(this.options.stdoutLog)}/exit`)) this.options.onExitFile?.();
+      return;
+    }
+    this.flowTimer = setTimeout(() => void this.flowPoll(), FLOW_POLL_MS);
+  }
+
+  private async drainStream(f: StreamFollower): Promise<boolean> {
+    if (this.isFinished || !f.open()) return false;
+    if (!f.isResolved) {
+      this.resolveInterruptedRotation(f);
+      f.isResolved = true;
+    }
     this.recoverFromShrink(f);
+    let hasRead = false;
     let sliceStart = Date.now();
     for (;;) {
       // Reads stop at the cap, so a rotation starts there and `.1` does not grow by a whole read chunk past it.
       const n = this.readInto(f, f.fd!, Math.max(1, this.options.capBytes - f.offset));
       if (n === 0) break;
+      hasRead = true;
       if (f.offset >= this.options.capBytes) await this.rotate(f);
-      if (this.isFinished || f.fd === null) return;
+      if (this.isFinished || f.fd === null) return hasRead;
       if (Date.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
         sliceStart = Date.now();
-        if (this.isFinished || f.fd === null) return;
+        if (this.isFinished || f.fd === null) return hasRead;
       }
     }
+    return hasRead;
   }
 
   private readInto(f: StreamFollower, fd: number, maxBytes = CHUNK_BYTES): number {
@@ -172,84 +259,115 @@ export class OutputMonitor {
     return n;
   }
 
+  /** Reads bytes [f.offset, end) of another file (the old log, now `.1`) as the rest of this stream. */
+  private readRest(f: StreamFollower, path: string, end: number): void {
+    const fd = openSync(path, 'r');
+    try {
+      while (f.offset < end && this.readInto(f, fd, end - f.offset) > 0) { /* the old file's rest */ }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /**
-   * The file is shorter than what was read: a rotation whose new position was not stored before a crash (the rest
-   * of the old file is in `.1`), or someone truncated it.
+   * A supervisor died inside a rotation. The writers were paused from before the marker until after the new position
+   * was stored, and stay paused until this supervisor resumes them, so the file's size tells whether the truncate
+   * happened: it did when the file is shorter than the marker's end.
    */
+  private resolveInterruptedRotation(f: StreamFollower): void {
+    if (!existsSync(f.markerPath)) {
+      rmSync(f.tempPath, { force: true }); // a copy that never reached its truncate
+      return;
+    }
+    const { end, kept } = JSON.parse(readFileSync(f.markerPath, 'utf8')) as { end: number; kept: number };
+    if (fstatSync(f.fd!).size < end) {
+      if (existsSync(f.tempPath)) renameSync(f.tempPath, `${f.path}.1`);
+      this.readRest(f, `${f.path}.1`, kept);
+      this.finishRotation(f, kept, end);
+      this.options.log.info({ stream: f.stream, end }, 'finished a rotation a crash had interrupted');
+    } else {
+      rmSync(f.tempPath, { force: true });
+    }
+    rmSync(f.markerPath, { force: true });
+  }
+
+  /** Someone else truncated the file (Chorus's own rotations are resolved above): read it again from the start. */
   private recoverFromShrink(f: StreamFollower): void {
     const size = fstatSync(f.fd!).size;
     if (size >= f.offset) return;
-    const rotatedPath = `${f.path}.1`;
-    if (existsSync(rotatedPath) && statSync(rotatedPath).size >= f.offset) {
-      const fd = openSync(rotatedPath, 'r');
-      try {
-        while (this.readInto(f, fd) > 0) { /* read the old file's rest */ }
-      } finally {
-        closeSync(fd);
-      }
-      f.rotated += f.offset;
-    } else {
-      this.options.log.warn({ stream: f.stream, offset: f.offset, size }, 'log file shrank; reading it again from the start');
-      f.rotated += f.offset;
-    }
+    this.options.log.warn({ stream: f.stream, offset: f.offset, size }, 'log file shrank; reading it again from the start');
+    f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+    f.rotated += f.offset;
     f.offset = 0;
     this.options.onRotated?.();
   }
 
   /**
    * Copy-then-truncate, because the child keeps writing through its own descriptor (opened O_APPEND, so after the
-   * truncate it writes at the new end). Everything up to the truncate is read first, so the tail and the hooks lose
-   * nothing; the file loses at most what lands between the last read and the truncate, a few microseconds.
-   * A child that writes faster than this reads would make the copy unbounded and the chase endless (blocking the
-   * bot): then `.1` keeps only the newest `capBytes`, the chase stops after `capBytes + CHUNK_BYTES`, and what it did
-   * not reach is skipped, with a warning.
+   * truncate it writes at the new end). The bulk is copied and read while the child runs; then its process group is
+   * paused for the last bytes, the truncate and storing the new position (well under a millisecond when the monitor
+   * has kept up), so nothing written is lost and `.1` is exactly the old file. A burst already written is read whole
+   * while paused; a writer that outruns the monitor for longer than the paused-read budget has the rest of that file
+   * dropped, counted exactly (the writers are paused) and logged, so disk use stays bounded and the bot responsive.
    */
   private async rotate(f: StreamFollower): Promise<void> {
-    const cap = this.options.capBytes;
-    const temp = `${f.path}.1.tmp`;
-    const size = fstatSync(f.fd!).size;
-    // Normally `.1` is the whole old file, so positions in it match the stored offsets (recoverFromShrink needs that).
-    copyRange(f.path, temp, size - f.offset > cap ? size - cap : 0, size);
-    let copied = size;
-    const chaseEnd = f.offset + cap + CHUNK_BYTES;
+    // Before the pause, read and keep at most one cap (and a read chunk) past the current position.
+    const keepEnd = f.offset + this.options.capBytes + CHUNK_BYTES;
+    copyRange(f.path, f.tempPath, 0, Math.min(fstatSync(f.fd!).size, keepEnd));
+    // Catch up before pausing, so the pause only covers what arrives meanwhile.
+    await this.readToEnd(f, keepEnd);
+    if (f.fd === null) return void rmSync(f.tempPath, { force: true });
+    const pause = await this.options.pauseWriters?.() ?? null;
+    const resume = typeof pause === 'function' ? pause : null;
+    try {
+      // Paused (or with no writer left), what is in the file is all there is: a finished burst is read whole; only a
+      // writer that outran the monitor for longer than the budget loses the rest of this file.
+      await this.readToEnd(f, pause === null ? keepEnd : Infinity, Date.now() + PAUSED_READ_BUDGET_MS);
+      if (f.fd === null) return void rmSync(f.tempPath, { force: true });
+      const kept = f.offset;
+      const copied = statSync(f.tempPath).size;
+      if (kept > copied) copyRange(f.path, f.tempPath, copied, kept, true);
+      // Paused, the file's end is final; unpaused (its writers are gone), it is as good as it gets.
+      const end = Math.max(kept, fstatSync(f.fd).size);
+      writeFileSync(f.markerPath, JSON.stringify({ end, kept }), { mode: 0o600 });
+      truncateSync(f.path, 0);
+      renameSync(f.tempPath, `${f.path}.1`);
+      this.finishRotation(f, kept, end);
+      rmSync(f.markerPath, { force: true });
+      this.options.log.debug({ file: basename(f.path), rotated: f.rotated, pause: resume ? 'paused' : pause }, 'log rotated');
+    } finally {
+      resume?.();
+    }
+  }
+
+  private finishRotation(f: StreamFollower, kept: number, end: number): void {
+    if (end > kept) {
+      // The unfinished line would otherwise be glued to whatever the new file starts with.
+      f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+      this.options.log.warn({ stream: f.stream, dropped: end - kept }, 'output arrives faster than it can be read; dropped some at rotation');
+    }
+    f.rotated += end;
+    f.offset = 0;
+    this.options.onRotated?.();
+  }
+
+  /** Reads until the file's end (or `limit`, or `deadline`), yielding to other work between slices. */
+  private async readToEnd(f: StreamFollower, limit: number, deadline = Infinity): Promise<void> {
     let sliceStart = Date.now();
-    while (f.offset < chaseEnd) {
-      const before = f.offset;
-      const n = this.readInto(f, f.fd!, chaseEnd - f.offset);
-      if (n === 0) break;
-      if (f.offset > copied) {
-        const from = Math.max(before, copied) - before;
-        appendFileSync(temp, sharedChunk.subarray(from, n));
-        copied = f.offset;
-      }
+    while (f.fd !== null && f.offset < limit && Date.now() < deadline) {
+      if (this.readInto(f, f.fd, limit - f.offset) === 0) return;
       if (Date.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
         sliceStart = Date.now();
-        if (f.fd === null) {
-          rmSync(temp, { force: true });
-          return;
-        }
       }
     }
-    const dropped = Math.max(0, fstatSync(f.fd!).size - f.offset);
-    truncateSync(f.path, 0);
-    renameSync(temp, `${f.path}.1`);
-    if (dropped > 0) {
-      // The unfinished line would otherwise be glued to whatever the new file starts with.
-      f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
-      this.options.log.warn({ stream: f.stream, dropped }, 'output arrives faster than it can be read; skipped some at rotation');
-    }
-    f.rotated += f.offset + dropped;
-    f.offset = 0;
-    this.options.log.debug({ file: basename(f.path), rotated: f.rotated }, 'log rotated');
-    this.options.onRotated?.();
   }
 }
 
-/** Copies bytes [start, end) of a file into a new file (0600). */
-function copyRange(source: string, target: string, start: number, end: number): void {
+/** Copies bytes [start, end) of a file into a new file (0600), or appends them to it. */
+function copyRange(source: string, target: string, start: number, end: number, isAppend = false): void {
   const from = openSync(source, 'r');
-  const to = openSync(target, 'w', 0o600);
+  const to = openSync(target, isAppend ? 'a' : 'w', 0o600);
   try {
     for (let position = start; position < end;) {
       const n = readSync(from, sharedChunk, 0, Math.min(CHUNK_BYTES, end - position), position);

@@ -12,7 +12,8 @@ import { TypedEmitter, type ProcessEvents, type ResourceSample } from './events.
 import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
-import { environHas, readAllStats } from './proc-fs.js';
+import { environHas, readAllStats, readStat } from './proc-fs.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuPercent, usageByGroup } from './resources.js';
 import { parseExitFile } from './shim.js';
 import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
@@ -56,6 +57,9 @@ interface Entry {
   usage: ResourceSample | undefined;
   timeoutTimer: NodeJS.Timeout | undefined;
 }
+
+/** How long a paused group may take to stop entirely before the rotation goes ahead without the pause. */
+const PAUSE_CONFIRM_MS = 200;
 
 function readExitCode(runDir: string): number | undefined {
   try {
@@ -106,6 +110,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadAgent: (name: string) => AgentConfig;
   private readonly entries = new Map<number, Entry>();
+  private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private isSupervising = false;
   private isClosed = false;
@@ -332,12 +337,17 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
           this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),
+        onExitFile: () => this.checkEnded(entry),
+        pauseWriters: () => pauseGroup(entry.identity),
       }),
     };
     this.entries.set(record.id, entry);
-    entry.monitor.watch(() => this.checkEnded(entry));
+    entry.monitor.watch();
     child?.once('exit', () => this.checkEnded(entry));
-    void entry.monitor.drain();
+    // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
+    entry.monitor.drain().then(() => resumeIfPaused(entry.identity, this.log), (error: unknown) => {
+      this.log.error({ id: record.id, err: error }, 'reading the output failed');
+    });
     this.armTimeout(entry);
     return entry;
   }
@@ -458,7 +468,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     try {
       for (const entry of [...this.entries.values()]) {
         this.checkEnded(entry);
-        if (!entry.ending) void entry.monitor.drain();
+        if (!entry.ending) entry.monitor.drainInBackground();
       }
       const version = this.options.db.pragma('data_version', { simple: true }) as number;
       if (version !== this.dataVersion) await this.reconcile();
@@ -468,23 +478,38 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     }
   }
 
+  /**
+   * Registers work that must be stored in the same transaction as a process's read position: state derived from the
+   * lines read so far (a hook's gathering firing), so that after a crash the two never disagree.
+   */
+  onPositionsStored(listener: (processIds: readonly number[]) => void): void {
+    this.positionListeners.push(listener);
+  }
+
   private saveOffsets(entry: Entry): void {
-    const p = entry.monitor.positions();
-    this.repo.saveOffsets(entry.record.id, {
-      stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
+    this.storePositions([entry]);
+  }
+
+  private storePositions(entries: Entry[]): void {
+    this.repo.transaction(() => {
+      for (const entry of entries) {
+        const p = entry.monitor.positions();
+        this.repo.saveOffsets(entry.record.id, {
+          stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
+        });
+        entry.areOffsetsDirty = false;
+      }
+      const ids = entries.map((e) => e.record.id);
+      for (const listener of this.positionListeners) listener(ids);
     });
-    entry.areOffsetsDirty = false;
   }
 
   /** Offsets are stored about once a second, in one transaction for all processes, and at every end. */
   private flushOffsets(isAll: boolean): void {
     this.lastOffsetFlush = Date.now();
     const dirty = [...this.entries.values()].filter((e) => isAll || e.areOffsetsDirty);
-    if (!dirty.length) return;
-    this.repo.transaction(() => {
-      for (const entry of dirty) this.saveOffsets(entry);
-    });
     // Our own writes bump data_version for other connections only, so no reconcile is triggered by this.
+    if (dirty.length) this.storePositions(dirty);
   }
 
   private sampleResources(): void {
@@ -506,6 +531,45 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       entry.lastCpu = current;
       this.emit('resources', entry.usage);
     }
+  }
+}
+
+/** Stops a proven process group and waits until every member has stopped (one may still be mid-write on another core). */
+async function pauseGroup(identity: ProcessIdentity): Promise<(() => void) | 'none' | null> {
+  // Nothing alive (also the placeholder identity of a process settled after a crash): nothing can write any more.
+  if (checkIdentity(identity) !== 'alive') return 'none';
+  if (identity.pgid !== identity.pid || isForbiddenPid(identity.pgid)) return null;
+  try {
+    process.kill(-identity.pgid, 'SIGSTOP');
+  } catch {
+    return null;
+  }
+  const resume = () => {
+    try {
+      process.kill(-identity.pgid, 'SIGCONT');
+    } catch {
+      // The group is gone.
+    }
+  };
+  const deadline = Date.now() + PAUSE_CONFIRM_MS;
+  while (readAllStats().some((s) => s.pgrp === identity.pgid && !['T', 't', 'Z', 'X'].includes(s.state))) {
+    if (Date.now() > deadline) {
+      // Something in the group does not stop (traced, or in uninterruptible sleep): resume it and rotate unpaused.
+      resume();
+      return null;
+    }
+    await sleep(1);
+  }
+  return resume;
+}
+
+function resumeIfPaused(identity: ProcessIdentity, log: Logger): void {
+  if (identity.pgid !== identity.pid || checkIdentity(identity) !== 'alive' || readStat(identity.pid)?.state !== 'T') return;
+  log.warn({ pid: identity.pid }, 'resuming a process group a previous supervisor paused for a rotation');
+  try {
+    process.kill(-identity.pgid, 'SIGCONT');
+  } catch {
+    // The group is gone.
   }
 }
 

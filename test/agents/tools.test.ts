@@ -148,7 +148,7 @@ describe('tools', () => {
     const program = `const fs = require('fs');
       const burst = (word, from, to) => { let out = ''; for (let i = from; i <= to; i++) out += word + ' ' + String(i).padStart(4, '0') + ' ' + 'x'.repeat(28) + '\\n'; process.stdout.write(out); };
       for (let i = 1; i <= 50; i++) console.log('first ' + i);
-      const steps = [['go', () => burst('second', 1, 100)], ['more', () => console.log('after rotation')], ['flood', () => burst('third', 1, 250)]];
+      const steps = [['go', () => burst('second', 1, 100)], ['more', () => console.log('after rotation')], ['flood', () => burst('third', 1, 250)], ['flood2', () => burst('fourth', 1, 250)]];
       const t = setInterval(() => { const step = steps[0]; if (step && fs.existsSync(step[0])) { steps.shift(); step[1](); } }, 20);`;
     const started = await call(ctx, 'start_process', { command: script(program) });
     const record = h.manager.find({ pid: started.json.pid, agentName: 'main' })!;
@@ -180,15 +180,19 @@ describe('tools', () => {
     expect(afterFirst.skipped).toBeUndefined();
     expect(afterFirst.seen).toEqual([...Array.from({ length: 100 }, (_, i) => line('second', i + 1)), 'after rotation']);
 
-    // A burst larger than the cap: the rotation keeps only the newest part, and the read says so.
+    // Two rotations before the next read: the first burst was in the `.1` that the second rotation replaced, so the
+    // read says what was rotated away and goes on with what is still on disk.
     const before = rotated();
     touch('flood');
     await waitFor(() => rotated() > before, { what: 'a second rotation' });
+    const afterOne = rotated();
+    touch('flood2');
+    await waitFor(() => rotated() > afterOne, { what: 'a third rotation' });
     const afterFlood = await readAll(afterFirst.next);
     expect(afterFlood.skipped).toMatch(/bytes after your cursor were rotated away/);
-    const thirds = Array.from({ length: 250 }, (_, i) => line('third', i + 1));
+    const fourths = Array.from({ length: 250 }, (_, i) => line('fourth', i + 1));
     expect(afterFlood.seen.length).toBeGreaterThan(50);
-    expect(afterFlood.seen).toEqual(thirds.slice(-afterFlood.seen.length));
+    expect(afterFlood.seen).toEqual(fourths.slice(-afterFlood.seen.length));
   });
 
   it('run_command runs in the workspace with a clean environment, and a timeout stops its whole group', async () => {

@@ -123,9 +123,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     statusThrottleMs: options.statusThrottleMs ?? 200,
   });
   hooks = new HookEngine({ manager, port: agents, log });
-  hooks.resumeOpenFirings();
-  await manager.startSupervising();
-  hooks.settleMissedExits();
+  await hooks.startSupervising();
   bot.attach(agents);
   let isStopped = false;
   const stop = async (): Promise<void> => {
