@@ -26,7 +26,10 @@ export default {
     const subcommand = interaction.options.getSubcommand(false);
     switch (subcommand) {
       case 'bind': {
-        const name = checkAgentName(interaction.options.getString('name', true).trim(), 'name');
+        // Read whatever type arrives: a hand-built interaction may send none, or a number.
+        const given = interaction.options.get('name')?.value;
+        if (given === undefined || given === null) throw new AppError('INVALID_INPUT', "name is required: the agent's name, e.g. /agent bind name:builder");
+        const name = checkAgentName(typeof given === 'string' ? given.trim() : given, 'name');
         const current = ctx.agent;
         if (current && current.name !== name) {
           throw new AppError('INVALID_INPUT', `this channel is bound to agent ${current.name}; run /agent unbind first`);

@@ -1,6 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { LIST_FILTERS, LOG_LINES_DEFAULT, LOG_LINES_MAX, LOG_STREAMS, PROCESS_SUBCOMMANDS } from '../src/agents/process-commands.js';
-import { invalidField } from '../src/errors.js';
+import { AppError, invalidField } from '../src/errors.js';
 import type { StatusFilter } from '../src/store/process-repo.js';
 import type { Command, CommandContext, ProcessCommandOptions, ProcessSubcommand } from './command.js';
 
@@ -47,30 +47,44 @@ function subcommandOf(name: string | null): ProcessSubcommand {
   return name as ProcessSubcommand;
 }
 
-function checkChoice<T extends string>(field: string, value: string | null, choices: readonly T[]): T | undefined {
-  if (value === null) return undefined;
-  if (!(choices as readonly string[]).includes(value)) throw invalidField(field, `one of ${choices.join(', ')}`, value);
+/** An option's value whatever type the payload gives it: a hand-built or stale interaction may send any. */
+function rawOption(interaction: Parameters<Command['execute']>[0], name: string): unknown {
+  return interaction.options.get(name)?.value ?? undefined;
+}
+
+function checkChoice<T extends string>(field: string, value: unknown, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) throw invalidField(field, `one of ${choices.join(', ')}`, value);
   return value as T;
 }
 
-/** Discord checks ranges in its client; interactions built by hand (or older clients) still get a clear refusal. */
+/**
+ * Discord checks types and ranges in its client; interactions built by hand (or older clients, or a command registered
+ * with other option types) still get a clear refusal rather than an internal error.
+ */
 export function readOptions(interaction: Parameters<Command['execute']>[0], subcommand: ProcessSubcommand): ProcessCommandOptions {
   const options: ProcessCommandOptions = {};
-  const filter = checkChoice('filter', interaction.options.getString('filter'), FILTERS);
+  const filter = checkChoice('filter', rawOption(interaction, 'filter'), FILTERS);
   if (filter) options.filter = filter;
   if (subcommand !== 'list') {
-    const pid = interaction.options.getInteger('pid', true);
-    if (pid < 1) throw invalidField('pid', 'a positive process id', pid);
+    const pid = rawOption(interaction, 'pid');
+    if (pid === undefined) throw new AppError('INVALID_INPUT', "pid is required: the pid of one of this agent's processes (see /process list)");
+    if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1) throw invalidField('pid', 'a positive process id', pid);
     options.pid = pid;
   }
-  const force = interaction.options.getBoolean('force');
-  if (force !== null) options.force = force;
-  const lines = interaction.options.getInteger('lines');
-  if (lines !== null) {
-    if (lines < 1 || lines > MAX_LOG_LINES) throw invalidField('lines', `an integer from 1 to ${MAX_LOG_LINES}`, lines);
+  const force = rawOption(interaction, 'force');
+  if (force !== undefined) {
+    if (typeof force !== 'boolean') throw invalidField('force', 'true or false', force);
+    options.force = force;
+  }
+  const lines = rawOption(interaction, 'lines');
+  if (lines !== undefined) {
+    if (typeof lines !== 'number' || !Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) {
+      throw invalidField('lines', `an integer from 1 to ${MAX_LOG_LINES}`, lines);
+    }
     options.lines = lines;
   }
-  const stream = checkChoice('stream', interaction.options.getString('stream'), STREAMS);
+  const stream = checkChoice('stream', rawOption(interaction, 'stream'), STREAMS);
   if (stream) options.stream = stream;
   return options;
 }

@@ -1,5 +1,6 @@
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { AppError } from './errors.js';
 
@@ -22,6 +23,9 @@ export const DEFAULT_KILL_GRACE_MS = 5_000;
 export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SNOWFLAKE = /^\d{17,20}$/;
+/** Printable ASCII without spaces or quotes: what a token, key or model name is; anything else breaks a header or a URL. */
+const BARE_WORD = /^[!#-&(-~]+$/;
+const MODEL_MAX_LENGTH = 200;
 
 function configError(key: string, expected: string, got: string): AppError {
   return new AppError('CONFIG_INVALID', `${key} must be ${expected} (got ${JSON.stringify(got)})`, { details: { key } });
@@ -30,6 +34,32 @@ function configError(key: string, expected: string, got: string): AppError {
 function optional(env: NodeJS.ProcessEnv, key: string): string | undefined {
   const value = env[key]?.trim();
   return value ? value : undefined;
+}
+
+/** A secret pasted with a prefix, quotes or a line break fails only at the first request; the value is never echoed. */
+function parseSecret(env: NodeJS.ProcessEnv, key: string, prefix: string): string | undefined {
+  const value = optional(env, key);
+  if (value !== undefined && !BARE_WORD.test(value)) {
+    throw new AppError('CONFIG_INVALID', `${key} must be the ${key === 'DISCORD_TOKEN' ? 'bot token' : 'key'} alone, without spaces, quotes or a "${prefix} " prefix (the value is not shown)`, { details: { key } });
+  }
+  return value;
+}
+
+/** The home, or the nearest of its parents that exists, must be a directory (start-up creates the rest). */
+function checkHome(path: string, text: string): void {
+  for (let dir = path; ; dir = dirname(dir)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dir !== dirname(dir)) continue;
+      // Anything else (no permission) fails at start-up with its own error.
+      return;
+    }
+    if (!isDirectory) throw configError('CHORUS_HOME', `a directory path (${dir} is a file)`, text);
+    return;
+  }
 }
 
 function parseUrl(env: NodeJS.ProcessEnv, key: string): string | undefined {
@@ -82,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const chorusHome = homeText === undefined
     ? defaultChorusHome()
     : resolve(homeText.startsWith('~/') ? join(homedir(), homeText.slice(2)) : homeText);
+  if (homeText !== undefined) checkHome(chorusHome, homeText);
 
   const logLevel = (optional(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw configError('LOG_LEVEL', `one of ${LOG_LEVELS.join(', ')}`, logLevel);
@@ -102,14 +133,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const register = (optional(env, 'CHORUS_REGISTER_COMMANDS') ?? 'true').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(register)) throw configError('CHORUS_REGISTER_COMMANDS', 'true or false', register);
 
+  const model = optional(env, 'LLM_MODEL') ?? 'gpt-4o-mini';
+  if (!BARE_WORD.test(model) || model.length > MODEL_MAX_LENGTH) {
+    throw configError('LLM_MODEL', `a model name without spaces or quotes, at most ${MODEL_MAX_LENGTH} characters, like gpt-4o-mini`, model);
+  }
+
   return {
-    discordToken: optional(env, 'DISCORD_TOKEN'),
+    discordToken: parseSecret(env, 'DISCORD_TOKEN', 'Bot'),
     discordGuildId: guildId,
     discordApiUrl: parseUrl(env, 'DISCORD_API_URL'),
     ownerIds: parseSnowflakes(env, 'CHORUS_OWNER_IDS'),
     llmBaseUrl: parseUrl(env, 'LLM_BASE_URL'),
-    llmApiKey: optional(env, 'LLM_API_KEY'),
-    llmModel: optional(env, 'LLM_MODEL') ?? 'gpt-4o-mini',
+    llmApiKey: parseSecret(env, 'LLM_API_KEY', 'Bearer'),
+    llmModel: model,
     chorusHome,
     logLevel: logLevel as LevelWithSilent,
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),

@@ -2,13 +2,10 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-/** Anything named like a secret, wherever it appears in a log object. */
-export const REDACT_PATHS = [
-  'token', '*.token', 'apiKey', '*.apiKey', 'password', '*.password', 'secret', '*.secret',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
-  'env', '*.env', 'DISCORD_TOKEN', 'LLM_API_KEY', '*.DISCORD_TOKEN', '*.LLM_API_KEY',
-  'config.discordToken', 'config.llmApiKey', 'discordToken', 'llmApiKey',
-];
+const SECRET_KEYS = ['token', 'apiKey', 'password', 'secret', 'authorization', 'Authorization', 'env', 'DISCORD_TOKEN', 'LLM_API_KEY', 'discordToken', 'llmApiKey'];
+
+/** Anything named like a secret, at the top of a log object and up to three levels down (err.request.headers.…). */
+export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`, `*.*.*.${key}`]);
 
 export interface LoggerOptions {
   level?: LevelWithSilent;

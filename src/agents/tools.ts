@@ -212,7 +212,10 @@ function readString(args: Args, key: string, options: { isRequired?: boolean; ma
   }
   const max = options.maxLength ?? 16_384;
   if (typeof value !== 'string') throw invalidField(key, 'a string', value);
-  if (value.length > max) throw invalidField(key, `a string of at most ${max} characters`, `${value.length} characters`);
+  if (value.length > max) {
+    // The length, not the text: a quoted "16389 characters" would read as the value the model sent.
+    throw new AppError('INVALID_INPUT', `${key} must be a string of at most ${max} characters (got ${value.length} characters)`, { details: { field: key } });
+  }
   return value;
 }
 

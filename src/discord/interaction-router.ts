@@ -4,7 +4,7 @@ import {
 } from 'discord.js';
 import type { Command, CommandContext, CommandResult, CommandServices } from '../../commands/command.js';
 import type { AgentConfig } from '../agents/agent-config.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, describeValue, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { actorOfInteraction, assertAllowed, type Actor } from './authorization.js';
 import { NO_MENTIONS, replyToPayload, type ReplyPayload } from './reply-format.js';
@@ -168,9 +168,14 @@ export class InteractionRouter {
 
   private async handleButton(interaction: ButtonInteraction): Promise<void> {
     const button = parseStatusButton(interaction.customId);
-    if (!button) return;
-    const what = button.action === 'kill' ? 'the Kill button' : 'the Logs button';
     const responder = new Responder(interaction, true, this.deferAfterMs, this.log);
+    if (!button) {
+      // Every button this bot receives is one of its own components: an unknown id is forged or from an older version.
+      this.log.warn({ button: interaction.customId, userId: interaction.user.id }, 'unknown button');
+      await responder.send({ content: `This button is not one Chorus knows (${describeValue(interaction.customId)}); use /process in the channel instead.` }, true);
+      return;
+    }
+    const what = button.action === 'kill' ? 'the Kill button' : 'the Logs button';
     try {
       if (!interaction.inGuild()) throw dmRefused();
       const agent = this.channelAgent(interaction);
