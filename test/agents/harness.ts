@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { makeTempHome } from '../support/temp-home.js';
 import { trackPid } from '../support/child-cleanup.js';
 import { FakeLlmServer, type FakeLlmRequest, type FakeLlmServerOptions } from '../support/fake-llm-server.js';
@@ -62,14 +62,21 @@ export interface HarnessOptions {
   logCapBytes?: number;
   frontEndPrefix?: string;
   env?: NodeJS.ProcessEnv;
+  /** 'file': started in beforeAll and shared by the file's tests (a table of cases); closed, and its processes killed, after the last. */
+  lifetime?: 'test' | 'file';
 }
 
 const cleanups: Array<() => Promise<void>> = [];
+const fileCleanups: Array<() => Promise<void>> = [];
 const servers: FakeLlmServer[] = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+afterAll(async () => {
+  for (const cleanup of fileCleanups.splice(0).reverse()) await cleanup();
 });
 
 export async function startLlm(options: FakeLlmServerOptions = {}): Promise<FakeLlmServer> {
@@ -80,16 +87,23 @@ export async function startLlm(options: FakeLlmServerOptions = {}): Promise<Fake
 
 /** The real AgentRuntime, HookEngine and ProcessManager on a fresh home, with a recording front end. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const home = options.home ?? makeTempHome();
+  const isFileScoped = options.lifetime === 'file';
+  const home = options.home ?? makeTempHome('chorus-test-', { untilEndOfFile: isFileScoped });
   const db = openDatabase(join(home, 'chorus.db'));
   const log = silentLogger();
   const manager = new ProcessManager({
     home, db, log, pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000,
     ...(options.logCapBytes !== undefined && { logCapBytes: options.logCapBytes }),
   });
-  manager.on('started', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
-  manager.on('adopted', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
-  const llm = options.llm === false ? undefined : options.llm ?? await startLlm(options.llmServerOptions);
+  const track = (pid: number | null) => { if (pid) trackPid(pid, { group: true, untilEndOfFile: isFileScoped }); };
+  manager.on('started', (p) => track(p.pid));
+  manager.on('adopted', (p) => track(p.pid));
+  let llm = options.llm === false ? undefined : options.llm;
+  if (options.llm === undefined) {
+    llm = isFileScoped ? await FakeLlmServer.start(options.llmServerOptions) : await startLlm(options.llmServerOptions);
+    const started = llm;
+    if (isFileScoped) fileCleanups.push(() => started.close());
+  }
   const frontEnd = new RecordingFrontEnd(options.frontEndPrefix);
   let hooks: HookEngine | undefined;
   const agents = new AgentRuntime({
@@ -110,7 +124,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     await manager.close();
     db.close();
   };
-  cleanups.push(stop);
+  (isFileScoped ? fileCleanups : cleanups).push(stop);
   return { home, db, manager, hooks, agents, frontEnd, llm, stop };
 }
 

@@ -1,3 +1,4 @@
+// Bad operator CLI input, one row each: one line on stderr, a non-zero exit, and nothing spawned, killed or written.
 import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,17 +1,22 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CHORUS_BIN, runCli } from '../support/cli.js';
+import { readAllStats } from '../../src/process/proc-fs.js';
+import { runCli } from '../support/cli.js';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
 import { FakeLlmServer, type FakeLlmRequest } from '../support/fake-llm-server.js';
 import { makeTempHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
 
 const node = JSON.stringify(process.execPath);
+const REPOSITORY = join(import.meta.dirname, '..', '..');
 const bots: ChildProcessWithoutNullStreams[] = [];
 const servers: FakeLlmServer[] = [];
 
 afterEach(async () => {
-  for (const bot of bots.splice(0)) if (bot.exitCode === null) bot.kill('SIGKILL');
+  for (const bot of bots.splice(0)) {
+    try { process.kill(-bot.pid!, 'SIGKILL'); } catch { /* the group is gone */ }
+  }
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
@@ -21,38 +26,58 @@ interface Bot {
   type: (line: string) => void;
   /** Waits for stdout to match, and returns the match. */
   expectOutput: (pattern: RegExp) => Promise<RegExpMatchArray>;
-  exited: Promise<number | null>;
+  /** The bot's own pid, from its ready line (npm and sh stand between it and the test). */
+  botPid: () => Promise<number>;
+  /** Resolves when npm has exited and every holder of its stdout and stderr (the bot) has closed them. */
+  closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** `node bin/chorus.js bot` as a new user runs it: no DISCORD_TOKEN, a fresh CHORUS_HOME, typing on stdin. */
+/** Every live process left in a process group. */
+const groupMembers = (pgid: number) => readAllStats().filter((stat) => stat.pgrp === pgid && stat.state !== 'Z').map((stat) => stat.pid);
+
+/**
+ * `npm start` in the repository, as a new user runs it: no DISCORD_TOKEN, a fresh CHORUS_HOME, typing on stdin. Every
+ * key of .env.example is set (most empty), so a .env in the repository cannot change what is tested. npm runs in a
+ * process group of its own, so the test can signal it as a terminal or a service manager would, and clean it up.
+ */
 function startBot(home: string, env: NodeJS.ProcessEnv): Bot {
-  const child = spawn(process.execPath, [CHORUS_BIN, 'bot'], {
-    cwd: home,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, CHORUS_HOME: home, CHORUS_KILL_GRACE_MS: '2000', ...env },
+  const child = spawn('npm', ['start'], {
+    cwd: REPOSITORY,
+    detached: true,
+    env: {
+      PATH: process.env.PATH, HOME: process.env.HOME, CHORUS_HOME: home, CHORUS_KILL_GRACE_MS: '2000',
+      DISCORD_TOKEN: '', DISCORD_GUILD_ID: '', DISCORD_API_URL: '', CHORUS_OWNER_IDS: '', CHORUS_REGISTER_COMMANDS: '',
+      LLM_BASE_URL: '', LLM_API_KEY: '', LLM_MODEL: '', LOG_LEVEL: '', CHORUS_LOG_CAP: '',
+      ...env,
+    },
   });
   bots.push(child);
-  trackPid(child.pid!);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     // Whatever the agent starts is cleaned up after the test, whatever happens.
-    for (const match of stdout.matchAll(/pid (\d+)/g)) trackPid(Number(match[1]), { group: true });
+    for (const match of stdout.matchAll(/^\[main\] pid (\d+)/gm)) trackPid(Number(match[1]), { group: true });
   });
+  // npm may add its own warnings (about its config) here; they are tolerated, and shown when a wait fails.
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  const expectOutput = (pattern: RegExp) => waitFor(() => stdout.match(pattern), { what: `${pattern} on stdout:\n${stdout}\nstderr:\n${stderr}` });
   return {
     child,
     output: () => stdout,
     type: (line) => child.stdin.write(`${line}\n`),
-    expectOutput: (pattern) => waitFor(() => stdout.match(pattern), { what: `${pattern} on stdout:\n${stdout}\nstderr:\n${stderr}` }),
-    exited,
+    expectOutput,
+    botPid: async () => Number((await expectOutput(/^chorus: supervising .* \(pid (\d+)\)$/m))[1]),
+    closed,
   };
 }
 
 const lastRole = (request: FakeLlmRequest) => (request.body.messages as Array<{ role: string }>).at(-1)!.role;
 
-describe('console mode', () => {
+describe('console mode through npm start', () => {
   it('talks to the agent on the terminal, runs /process lines, shows status changes, and ends cleanly at end of input', async () => {
     const home = makeTempHome();
     const llm = await FakeLlmServer.start();
@@ -62,6 +87,7 @@ describe('console mode', () => {
       : { toolCalls: [{ name: 'start_process', arguments: { command: `${node} -e "setInterval(() => {}, 1000)"`, name: 'web', category: 'server' } }] });
     const bot = startBot(home, { LLM_BASE_URL: llm.baseUrl, LLM_MODEL: 'console-model' });
     await bot.expectOutput(/console mode \(no DISCORD_TOKEN\); agents: main\. Type a message, or \/help\./);
+    expect(bot.output()).toMatch(/^> chorus@\S+ start\n> exec node bin\/chorus\.js bot$/m);
 
     bot.type('please start a web server');
     await bot.expectOutput(/^main> Started the web server\.$/m);
@@ -82,9 +108,12 @@ describe('console mode', () => {
     // One line per state change, never one per output line or resource sample.
     expect(bot.output().match(new RegExp(`^\\[main\\] pid ${pid} `, 'gm'))).toHaveLength(2);
 
+    const botPid = await bot.botPid();
     bot.child.stdin.end();
-    expect(await bot.exited).toBe(0);
+    expect(await bot.closed).toEqual({ code: 0, signal: null });
     expect(bot.output()).toMatch(/chorus: stopped \(processes keep running\)\n$/);
+    expect(isAlive(botPid)).toBe(false);
+    expect(groupMembers(bot.child.pid!), 'npm, sh or the bot left behind').toEqual([]);
   });
 
   it('without LLM_BASE_URL says how to configure an LLM, /process still works, and SIGTERM leaves processes running', async () => {
@@ -107,8 +136,16 @@ describe('console mode', () => {
     bot.type(`/process logs ${pid} --lines 5 stderr`);
     await bot.expectOutput(new RegExp(`^Last 5 lines of stderr of pid ${pid} \\(running\\):\\n\\(no output\\)$`, 'm'));
 
-    bot.child.kill('SIGTERM');
-    expect(await bot.exited).toBe(0);
+    // SIGTERM to npm's pid alone, as `docker stop` or a service manager that knows only npm would send: npm passes it
+    // to its script, which `exec`s the bot, so the bot itself gets it and stops cleanly.
+    const botPid = await bot.botPid();
+    process.kill(bot.child.pid!, 'SIGTERM');
+    const closed = await bot.closed;
+    // npm itself ends by the same signal (or, in some versions, with 143): its business, not the bot's.
+    expect(closed.signal === 'SIGTERM' || closed.code === 0 || closed.code === 143, JSON.stringify(closed)).toBe(true);
+    expect(bot.output()).toMatch(/chorus: stopped \(processes keep running\)\n$/);
+    expect(isAlive(botPid)).toBe(false);
+    expect(groupMembers(bot.child.pid!), 'npm, sh or the bot left behind').toEqual([]);
     expect(isAlive(pid)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { defaultAgentConfig, writeAgentConfig, type AgentConfig } from '../../src/agents/agent-config.js';
 import { AgentRuntime } from '../../src/agents/agent-runtime.js';
 import { LlmClient } from '../../src/agents/llm-client.js';
@@ -51,6 +51,8 @@ export interface HarnessOptions {
   log?: Logger;
   /** Wraps the bot's agent directory (to make it fail). */
   wrapDirectory?: (directory: AgentDirectory) => AgentDirectory;
+  /** 'file': started in beforeAll and shared by the file's tests (a table of cases); stopped, and its processes killed, after the last. */
+  lifetime?: 'test' | 'file';
 }
 
 export interface Harness {
@@ -69,9 +71,14 @@ export interface Harness {
 }
 
 const cleanups: Array<() => Promise<void>> = [];
+const fileCleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+afterAll(async () => {
+  for (const cleanup of fileCleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
 export function writeAgents(home: string): { alpha: AgentConfig; beta: AgentConfig } {
@@ -84,6 +91,8 @@ export function writeAgents(home: string): { alpha: AgentConfig; beta: AgentConf
 
 /** FakeDiscord + the real stack (process manager, hooks, AgentRuntime) + the Discord bot, logged in. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const isFileScoped = options.lifetime === 'file';
+  const scope = isFileScoped ? fileCleanups : cleanups;
   let server = options.server;
   if (!server) {
     server = await FakeDiscord.start({
@@ -93,21 +102,22 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ...options.fake,
     });
     const fake = server;
-    cleanups.push(() => fake.close());
+    scope.push(() => fake.close());
   }
-  const home = options.home ?? makeTempHome('chorus-discord-');
+  const home = options.home ?? makeTempHome('chorus-discord-', { untilEndOfFile: isFileScoped });
   const { alpha, beta } = writeAgents(home);
   let llm: FakeLlmServer | undefined;
   if (options.withLlm) {
     const started = await FakeLlmServer.start();
     llm = started;
-    cleanups.push(() => started.close());
+    scope.push(() => started.close());
   }
   const log = options.log ?? silentLogger();
   const db = openDatabase(join(home, 'chorus.db'));
   const manager = new ProcessManager({ home, db, log, pollIntervalMs: 100, resourceIntervalMs: 300, graceMs: 1_000 });
-  manager.on('started', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
-  manager.on('adopted', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
+  const track = (pid: number | null) => { if (pid) trackPid(pid, { group: true, untilEndOfFile: isFileScoped }); };
+  manager.on('started', (p) => track(p.pid));
+  manager.on('adopted', (p) => track(p.pid));
   const bot = new DiscordBot({
     config: {
       discordToken: server.token, discordApiUrl: server.apiUrl, discordGuildId: server.guildId, ownerIds: [OWNER_ID],
@@ -135,7 +145,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     await manager.close();
     db.close();
   };
-  cleanups.push(stop);
+  scope.push(stop);
   await bot.start();
   return { server, home, db, manager, hooks, agents, bot, llm, alpha, beta, stop };
 }

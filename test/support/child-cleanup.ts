@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 const pids = new Set<number>();
 const groups = new Set<number>();
+const filePids = new Set<number>();
+const fileGroups = new Set<number>();
 
-/** Registers a pid (and optionally its process group) to be SIGKILLed after the test, whatever happens. */
-export function trackPid(pid: number, options: { group?: boolean } = {}): number {
-  pids.add(pid);
-  if (options.group) groups.add(pid);
+/**
+ * Registers a pid (and optionally its process group) to be SIGKILLed after the test, whatever happens; with
+ * `untilEndOfFile`, after the last test of the file (for fixtures shared by a table of cases).
+ */
+export function trackPid(pid: number, options: { group?: boolean; untilEndOfFile?: boolean } = {}): number {
+  (options.untilEndOfFile ? filePids : pids).add(pid);
+  if (options.group) (options.untilEndOfFile ? fileGroups : groups).add(pid);
   return pid;
 }
 
@@ -22,13 +27,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-afterEach(() => {
-  for (const group of groups) {
+function killAll(pidSet: Set<number>, groupSet: Set<number>): void {
+  for (const group of groupSet) {
     try { process.kill(-group, 'SIGKILL'); } catch { /* already gone */ }
   }
-  for (const pid of pids) {
+  for (const pid of pidSet) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }
-  pids.clear();
-  groups.clear();
-});
+  pidSet.clear();
+  groupSet.clear();
+}
+
+afterEach(() => killAll(pids, groups));
+afterAll(() => killAll(filePids, fileGroups));

@@ -1,17 +1,22 @@
 import { mkdtempSync, rmSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 const homes: string[] = [];
+const fileHomes: string[] = [];
 
 afterEach(() => {
   for (const home of homes.splice(0)) rmSync(home, { recursive: true, force: true });
 });
 
-/** A fresh CHORUS_HOME for one test, removed after it. */
-export function makeTempHome(prefix = 'chorus-test-'): string {
+afterAll(() => {
+  for (const home of fileHomes.splice(0)) rmSync(home, { recursive: true, force: true });
+});
+
+/** A fresh CHORUS_HOME for one test (or, with `untilEndOfFile`, for every test of the file), removed after it. */
+export function makeTempHome(prefix = 'chorus-test-', options: { untilEndOfFile?: boolean } = {}): string {
   const home = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  homes.push(home);
+  (options.untilEndOfFile ? fileHomes : homes).push(home);
   return home;
 }
