@@ -1,7 +1,7 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { AppError } from '../errors.js';
 import { matchLine } from '../hooks/safe-pattern.js';
-import { logPath, readLastLines } from '../process/log-reader.js';
+import { fileSize, logPath, readLastLines } from '../process/log-reader.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
 
 /** What one read returns at most, so a tool result stays readable. */
@@ -22,13 +22,6 @@ export interface CursorRead {
   scannedLines: number;
 }
 
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
 
 function readRange(path: string, start: number, length: number): Buffer {
   if (length <= 0) return Buffer.alloc(0);
@@ -62,7 +55,7 @@ function rotatedBytes(record: ProcessRecord, stream: LogStream): number {
  */
 export function streamCursor(record: ProcessRecord, stream: LogStream): number {
   const path = logPath(record, stream);
-  const size = sizeOf(path);
+  const size = fileSize(path);
   const rotated = rotatedBytes(record, stream);
   if (record.status !== 'running' || size === 0) return rotated + size;
   const tail = readRange(path, Math.max(0, size - 64 * 1024), Math.min(size, 64 * 1024));
@@ -85,7 +78,7 @@ export function readSinceCursor(
 ): CursorRead {
   const path = logPath(record, stream);
   const rotated = rotatedBytes(record, stream);
-  const size = sizeOf(path);
+  const size = fileSize(path);
   const end = rotated + size;
   if (cursor > end) {
     throw new AppError('INVALID_INPUT', `cursor ${cursor} is past the end of ${stream} (${end} bytes so far); pass the next_cursor of your last read of this stream, or leave cursor out to read the last lines`);
@@ -96,7 +89,7 @@ export function readSinceCursor(
   let budget = READ_BYTES_LIMIT;
   if (position < rotated) {
     const oldPath = `${path}.1`;
-    const oldSize = sizeOf(oldPath);
+    const oldSize = fileSize(oldPath);
     const oldStart = rotated - oldSize;
     if (position < oldStart) {
       skippedBytes = oldStart - position;

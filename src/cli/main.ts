@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdirSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, watch } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +10,7 @@ import { checkAgentName } from '../agents/agent-config.js';
 import { openDatabase } from '../store/database.js';
 import { processToJson, type LogStream, type ProcessCategory, type ProcessRecord, type ProcessType } from '../store/process-repo.js';
 import { ProcessManager, describeEnd } from '../process/process-manager.js';
-import { logPath, readLastLines } from '../process/log-reader.js';
+import { fileSize, logPath, readLastLines } from '../process/log-reader.js';
 import { usageByGroup } from '../process/resources.js';
 import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
@@ -128,7 +128,7 @@ async function logs(ctx: Context, args: string[]): Promise<number> {
   const stream = parseChoice(values.stream, 'stream', STREAMS, 'both');
   const streams: LogStream[] = stream === 'both' ? ['stdout', 'stderr'] : [stream];
   // Sizes first: the tail is printed up to them and --follow continues from them, so no line is lost or doubled.
-  const offsets = new Map(streams.map((s) => [s, sizeOf(logPath(record, s))]));
+  const offsets = new Map(streams.map((s) => [s, fileSize(logPath(record, s))]));
   for (const s of streams) {
     const text = readLastLines(logPath(record, s), lines, undefined, offsets.get(s));
     if (stream === 'both' && s === 'stderr' && text.length) ctx.io.out('--- stderr ---');
@@ -151,7 +151,7 @@ async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[],
       for (const s of streams) {
         const path = logPath(record, s);
         let from = offsets.get(s)!;
-        const size = sizeOf(path);
+        const size = fileSize(path);
         if (size < from) from = 0; // rotated
         if (size <= from) continue;
         isIdle = false;
@@ -171,13 +171,6 @@ async function follow(ctx: Context, record: ProcessRecord, streams: LogStream[],
   for (const s of streams) if (carry.get(s)) print(s, carry.get(s)!);
 }
 
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
 
 async function kill(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('kill', args, { agent: { type: 'string' }, force: { type: 'boolean' } });

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 import { checkIdentity, isForbiddenPid, type ProcessIdentity } from './identity.js';
-import { readAllStats, readStat, type ProcStat } from './proc-fs.js';
+import { readAllStats, readEnvironEntry, readStat, type ProcStat } from './proc-fs.js';
 
 export const DEFAULT_GRACE_MS = 5_000;
 const POLL_MS = 20;
@@ -42,25 +41,12 @@ function carriesMarker(stat: ProcStat, marker: string): boolean {
   const key = `${stat.pid}:${stat.startTicks}`;
   let entry = markerEntries.get(key);
   if (entry === undefined) {
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${stat.pid}/environ`, 'utf8');
-    } catch {
-      return false;
-    }
-    entry = findEntry(environ, marker.slice(0, marker.indexOf('=') + 1));
-    // An empty environ is a process in the middle of exec: read it again next time.
-    if (environ.length > 0) markerEntries.set(key, entry);
+    entry = readEnvironEntry(stat.pid, marker.slice(0, marker.indexOf('=')));
+    // Unreadable, or empty in the middle of an exec: read it again next time.
+    if (entry === undefined) return false;
+    markerEntries.set(key, entry);
   }
   return entry === marker;
-}
-
-/** The `NAME=value` entry of a NUL-separated environment, or null. */
-function findEntry(environ: string, name: string): string | null {
-  const at = environ.startsWith(name) ? 0 : environ.indexOf(`\0${name}`) + 1;
-  if (at === 0 && !environ.startsWith(name)) return null;
-  const end = environ.indexOf('\0', at);
-  return environ.slice(at, end < 0 ? environ.length : end);
 }
 
 function forgetGone(stats: ProcStat[]): void {

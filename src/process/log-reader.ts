@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
 
 const BLOCK = 64 * 1024;
@@ -49,4 +49,13 @@ function lastLinesOfFile(path: string, maxLines: number, maxBytes: number, endOf
 
 export function logPath(record: ProcessRecord, stream: LogStream): string {
   return stream === 'stdout' ? record.stdoutLog : record.stderrLog;
+}
+
+/** A file's size, 0 when it does not exist (a log not yet written, or rotated away). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }

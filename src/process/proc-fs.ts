@@ -71,17 +71,28 @@ export function readAllStats(): ProcStat[] {
   return stats;
 }
 
+/**
+ * The `NAME=value` entry for `name` in a process's environment: null when it has none, undefined when the environment
+ * cannot be read or is empty (a process in the middle of exec).
+ */
+export function readEnvironEntry(pid: number, name: string): string | null | undefined {
+  let environ: string;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  if (!environ.length) return undefined;
+  const prefix = `${name}=`;
+  const at = environ.startsWith(prefix) ? 0 : environ.indexOf(`\0${prefix}`) + 1;
+  if (at === 0 && !environ.startsWith(prefix)) return null;
+  const end = environ.indexOf('\0', at);
+  return environ.slice(at, end < 0 ? environ.length : end);
+}
+
 /** True when the process's environment holds exactly `entry` (NAME=value). Unreadable means no. */
 export function environHas(pid: number, entry: string): boolean {
-  let environ: Buffer;
-  try {
-    environ = readFileSync(`/proc/${pid}/environ`);
-  } catch {
-    return false;
-  }
-  const needle = Buffer.from(`${entry}\0`);
-  if (environ.subarray(0, needle.length).equals(needle)) return true;
-  return environ.includes(Buffer.concat([Buffer.from([0]), needle]));
+  return readEnvironEntry(pid, entry.slice(0, entry.indexOf('='))) === entry;
 }
 
 function getconf(name: string, fallback: number): number {
