@@ -69,6 +69,12 @@ function readExitCode(runDir: string): number | undefined {
   }
 }
 
+/** Whether a row's process still runs; a row without a stored identity can prove nothing, so it counts as a mismatch. */
+function identityState(record: ProcessRecord): IdentityState {
+  const identity = identityOf(record);
+  return identity ? checkIdentity(identity) : 'mismatch';
+}
+
 function identityOf(record: ProcessRecord): ProcessIdentity | undefined {
   if (record.pid === null || record.startTicks === null || record.bootId === null) return undefined;
   return { pid: record.pid, pgid: record.pgid ?? record.pid, startTicks: record.startTicks, bootId: record.bootId };
@@ -162,7 +168,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.env);
     this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType }, 'process started');
     if (this.isSupervising) {
-      this.attach(record, child);
+      this.attach(record, { child });
       this.emit('started', record);
     }
     return record;
@@ -215,10 +221,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const record = this.resolve(lookup);
     if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)})`);
     if (record.pid === null || isForbiddenPid(record.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
-    const identity = identityOf(record);
-    const state = identity ? checkIdentity(identity) : 'mismatch';
+    const state = identityState(record);
     const entry = this.entries.get(record.id);
-    if (state !== 'alive' || !identity) {
+    if (state !== 'alive') {
       const ended = await this.settleEnded(record, state);
       const why = ended.status === 'lost' ? `it is gone (${ended.lostReason})` : `it already ended (${describeEnd(ended)})`;
       throw new AppError(state === 'mismatch' ? 'PROCESS_IDENTITY_MISMATCH' : 'PROCESS_NOT_RUNNING', `pid ${record.pid}: ${why}; nothing was signalled`);
@@ -227,7 +232,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (entry) entry.isStopping = true;
     let signal: string;
     try {
-      ({ signal } = await killTree(identity, runMarker(record.runDir), { graceMs: this.graceMs, force: options.force ?? false }));
+      ({ signal } = await killTree(identityOf(record)!, runMarker(record.runDir), { graceMs: this.graceMs, force: options.force ?? false }));
     } catch (error) {
       if (entry) entry.isStopping = false;
       throw error;
@@ -283,8 +288,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** What is true of a row now, from /proc and the exit file, without writing (the CLI's view). */
   observe(record: ProcessRecord): ProcessRecord {
     if (record.status !== 'running') return record;
-    const identity = identityOf(record);
-    const state = identity ? checkIdentity(identity) : 'mismatch';
+    const state = identityState(record);
     const exitCode = readExitCode(record.runDir);
     if (state === 'alive' && exitCode === undefined) return record;
     return { ...record, ...observedEnd(record, state, exitCode) };
@@ -307,15 +311,20 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.isSupervising = false;
   }
 
-  private attach(record: ProcessRecord, child?: ChildProcess, placeholder?: ProcessIdentity): Entry | undefined {
-    const identity = identityOf(record) ?? placeholder;
+  /**
+   * Watches a process: its output, its end, its timeout. `isSettling` is for a process that already ended: its output
+   * since the stored offsets is read once, with nothing armed.
+   */
+  private attach(record: ProcessRecord, options: { child?: ChildProcess; isSettling?: boolean } = {}): Entry | undefined {
+    // A row cut short before its pid was stored has no identity; a settling entry signals nothing anyway.
+    const identity = identityOf(record) ?? (options.isSettling ? { pid: -1, pgid: -1, startTicks: -1, bootId: '' } : undefined);
     if (!identity || this.entries.has(record.id)) return this.entries.get(record.id);
     const tail = new RollingTail();
     const entry: Entry = {
       record,
       identity,
       tail,
-      child,
+      child: options.child,
       isStopping: false,
       ending: null,
       areOffsetsDirty: false,
@@ -342,8 +351,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       }),
     };
     this.entries.set(record.id, entry);
+    if (options.isSettling) return entry;
     entry.monitor.watch();
-    child?.once('exit', () => this.checkEnded(entry));
+    options.child?.once('exit', () => this.checkEnded(entry));
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
     entry.monitor.drain().then(() => resumeIfPaused(entry.identity, this.log), (error: unknown) => {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
@@ -403,19 +413,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const end = observedEnd(record, state, readExitCode(record.runDir));
     const entry = this.entries.get(record.id);
     if (entry) await this.finishEntry(entry, end);
-    else if (this.isSupervising) {
-      const adopted = this.attachForSettling(record);
-      await this.finishEntry(adopted, end);
-    } else this.repo.finish(record.id, end);
+    else if (this.isSupervising) await this.finishEntry(this.attach(record, { isSettling: true })!, end);
+    else this.repo.finish(record.id, end);
     return this.repo.get(record.id)!;
-  }
-
-  /** An entry that only reads the output written since the stored offsets, for a process that already ended. */
-  private attachForSettling(record: ProcessRecord): Entry {
-    // A row cut short before its pid was stored has no identity; nothing is signalled through this entry anyway.
-    const entry = this.attach({ ...record, timeoutSeconds: null }, undefined, { pid: -1, pgid: -1, startTicks: -1, bootId: '' })!;
-    entry.monitor.unwatch();
-    return entry;
   }
 
   /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
@@ -441,8 +441,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.repo.transaction(() => this.repo.markRunning(record.id, found, record.startedAt));
       record = this.repo.get(record.id)!;
     }
-    const identity = identityOf(record);
-    const state = identity ? checkIdentity(identity) : 'mismatch';
+    const state = identityState(record);
     if (state !== 'alive') {
       await this.settleEnded(record, state);
       return;
