@@ -53,6 +53,10 @@ interface AgentLimits {
 }
 
 /** Hooks: matched on the process core's events, decided durably, acted on through the port. */
+function specOf(row: HookRow): HookSpec {
+  return hookSpecFromJson(JSON.parse(row.specJson));
+}
+
 export class HookEngine {
   readonly repo: HookRepo;
   private readonly manager: ProcessManager;
@@ -135,7 +139,7 @@ export class HookEngine {
 
   /** For restart: the old process's hooks, stored again for the new one with fresh fire counts. */
   copyHooks(fromProcessId: number): (processId: number) => void {
-    const specs = this.repo.listForProcess(fromProcessId).map((row) => hookSpecFromJson(JSON.parse(row.specJson)));
+    const specs = this.repo.listForProcess(fromProcessId).map((row) => specOf(row));
     return (processId) => this.insertHooks(processId, specs);
   }
 
@@ -165,7 +169,7 @@ export class HookEngine {
 
   hooksFor(processId: number): Array<{ row: HookRow; spec: HookSpec; description: string }> {
     return this.repo.listForProcess(processId).map((row) => {
-      const spec = hookSpecFromJson(JSON.parse(row.specJson));
+      const spec = specOf(row);
       return { row, spec, description: describeHook(spec) };
     });
   }
@@ -186,7 +190,7 @@ export class HookEngine {
   }
 
   private toLive(row: HookRow): LiveHook {
-    const spec = hookSpecFromJson(JSON.parse(row.specJson));
+    const spec = specOf(row);
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
     return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined };
   }
@@ -234,8 +238,7 @@ export class HookEngine {
   }
 
   private onLine(line: LineEvent): void {
-    const hooks = this.live.get(line.processId) ?? this.liveHooksFor(line.processId);
-    for (const hook of hooks) {
+    for (const hook of this.liveHooksFor(line.processId)) {
       if (hook.spec.trigger.type !== 'on_output_match') continue;
       const { stream } = hook.spec.trigger;
       if (stream !== 'both' && stream !== line.stream) continue;
