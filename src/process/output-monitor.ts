@@ -109,7 +109,10 @@ export class OutputMonitor {
     };
   }
 
-  /** Follows the files as they grow: an inotify watch while quiet, a fast poll while output flows. */
+  /**
+   * Follows the files as they grow: an inotify watch while quiet, a fast poll while output flows. What is already in
+   * the files is read by the caller's first drain.
+   */
   watch(): void {
     if (this.isWatching || this.isFinished) return;
     this.isWatching = true;
@@ -185,8 +188,6 @@ export class OutputMonitor {
       // No inotify watch left (ENOSPC): the supervisor's slow poll still drains.
       this.options.log.warn({ err: error }, 'cannot watch run directory; relying on polling');
     }
-    // Output that landed before the watch existed.
-    this.drainInBackground();
   }
 
   /** A drain nobody awaits: its failure is logged (an unhandled rejection would end the bot). */
@@ -220,6 +221,8 @@ export class OutputMonitor {
     if (!this.isWatching) return;
     if (this.quietPolls >= QUIET_POLLS) {
       this.armWatch();
+      // Output that landed between the last poll and the new watch.
+      this.drainInBackground();
       if (existsSync(`${dirname(this.options.stdoutLog)}/exit`)) this.options.onExitFile?.();
       return;
     }
