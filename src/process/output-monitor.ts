@@ -44,7 +44,7 @@ export interface MonitorOptions {
   onLine: (stream: LogStream, line: SplitLine) => void;
   /** Called after a rotation, so the new positions are stored at once (synchronously). */
   onRotated?: () => void;
-  /** Called when the run directory shows the shim's exit file. */
+  /** Called when the shim's exit file may have appeared (the callee checks it). */
   onExitFile?: () => void;
   pauseWriters?: PauseWriters;
   log: Logger;
@@ -223,7 +223,8 @@ export class OutputMonitor {
       this.armWatch();
       // Output that landed between the last poll and the new watch.
       this.drainInBackground();
-      if (existsSync(`${dirname(this.options.stdoutLog)}/exit`)) this.options.onExitFile?.();
+      // The process may have ended while unwatched; the callee checks the exit file itself.
+      this.options.onExitFile?.();
       return;
     }
     this.flowTimer = setTimeout(() => void this.flowPoll(), FLOW_POLL_MS);
