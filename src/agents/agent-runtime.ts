@@ -18,6 +18,8 @@ export const NO_LLM_MESSAGE =
   'No LLM is configured: set LLM_BASE_URL (and LLM_API_KEY, LLM_MODEL if your endpoint needs them) in .env or the environment and restart Chorus; /process commands work without it.';
 export const DEFAULT_STATUS_THROTTLE_MS = 1_000;
 const STATUS_TAIL_LINES = 20;
+/** A live status message is someone looking: its process's CPU and memory are sampled this often while it shows. */
+const STATUS_SAMPLE_INTERVAL_MS = 10_000;
 
 export interface AgentRuntimeOptions {
   home: string;
@@ -88,6 +90,8 @@ export class AgentRuntime implements HookPort {
   private readonly status = new Map<number, StatusState>();
   /** Process id → whether it is a background process (the only kind with a live status). */
   private readonly isBackground = new Map<number, boolean>();
+  /** Process id → the release of the resource interest its live status holds. */
+  private readonly sampling = new Map<number, () => void>();
   private readonly statusThrottleMs: number;
   private readonly listeners: Array<() => void> = [];
   private isClosed = false;
@@ -255,6 +259,8 @@ export class AgentRuntime implements HookPort {
     for (const off of this.listeners) off();
     for (const state of this.status.values()) clearTimeout(state.timer);
     this.status.clear();
+    for (const release of this.sampling.values()) release();
+    this.sampling.clear();
     for (const live of this.live.values()) {
       if (live.running) live.controller.abort(new AppError('INTERNAL', 'Chorus is shutting down', { userFacing: false }));
     }
@@ -373,7 +379,9 @@ export class AgentRuntime implements HookPort {
 
   private onWatched(record: ProcessRecord): void {
     this.isBackground.set(record.id, record.processType === 'background');
-    if (record.processType === 'background') this.showStatus(record.id, false);
+    if (record.processType !== 'background' || this.isClosed) return;
+    if (!this.sampling.has(record.id)) this.sampling.set(record.id, this.manager.resources.interest(record.id, { intervalMs: STATUS_SAMPLE_INTERVAL_MS }));
+    this.showStatus(record.id, false);
   }
 
   private onActivity(processId: number): void {
@@ -398,6 +406,8 @@ export class AgentRuntime implements HookPort {
     clearTimeout(state?.timer);
     this.status.delete(record.id);
     this.isBackground.delete(record.id);
+    this.sampling.get(record.id)?.();
+    this.sampling.delete(record.id);
     if (isBackground && !this.isClosed) this.showStatus(record.id, true, record);
   }
 

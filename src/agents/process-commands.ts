@@ -7,6 +7,7 @@ import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-re
 import type { AgentConfig } from './agent-config.js';
 import { cutLine, formatBytes, runTime, shortOutcome } from './describe.js';
 import type { CommandReply } from './front-end.js';
+import { ASKED_SAMPLE_MAX_AGE_MS } from '../process/resource-sampler.js';
 
 export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
 export type ProcessSubcommand = (typeof PROCESS_SUBCOMMANDS)[number];
@@ -170,7 +171,7 @@ function logs(ctx: ProcessCommandContext, options: ProcessCommandOptions): Comma
 
 function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): CommandReply {
   const record = ownProcess(ctx, readPid(options.pid));
-  const usage = ctx.manager.usage(record.id);
+  const usage = ctx.manager.usage(record.id, { maxAgeMs: ASKED_SAMPLE_MAX_AGE_MS });
   const hooks = ctx.hooks.hooksFor(record.id);
   const lines = [
     `pid ${record.pid} (#${record.id}) of ${record.agentName}, ${record.processType}${record.name ? ` "${record.name}"` : ''}`,

@@ -9,6 +9,7 @@ import { cutLine, formatBytes, runTime } from './describe.js';
 import type { ToolCall, ToolDefinition } from './llm-client.js';
 import { readLastOf, readSinceCursor, streamCursor } from './process-output.js';
 import { RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS, RUN_COMMAND_MAX_TIMEOUT_SECONDS, runForeground } from './run-command.js';
+import { ASKED_SAMPLE_MAX_AGE_MS } from '../process/resource-sampler.js';
 
 /** What a tool call runs with: always the calling branch's agent, so pids resolve within it and nowhere else. */
 export interface ToolContext {
@@ -396,7 +397,7 @@ function addProcessHooks(ctx: ToolContext, raw: string): Record<string, unknown>
 function getProcessStatus(ctx: ToolContext, raw: string): Record<string, unknown> {
   const args = parseArguments('get_process_status', raw, ['pid']);
   const record = ownProcess(ctx, readPid(args));
-  const usage = ctx.manager.usage(record.id);
+  const usage = ctx.manager.usage(record.id, { maxAgeMs: ASKED_SAMPLE_MAX_AGE_MS });
   const tail = ctx.manager.tail(record.id, 10)?.map((l) => (l.stream === 'stderr' ? `[stderr] ${l.text}` : l.text))
     ?? readLastOf(record, 'stdout', 10);
   return {

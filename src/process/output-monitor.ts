@@ -119,6 +119,11 @@ export class OutputMonitor {
     this.armWatch();
   }
 
+  /** Following, but with neither a watch nor a flow poll (no inotify watch could be had): the caller must poll. */
+  get needsPolling(): boolean {
+    return this.isWatching && !this.watcher && !this.flowTimer && !this.isFinished;
+  }
+
   unwatch(): void {
     this.isWatching = false;
     this.disarmWatch();

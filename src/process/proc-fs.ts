@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 
 /** The fields of /proc/<pid>/stat that Chorus uses. */
 export interface ProcStat {
@@ -15,34 +15,55 @@ export interface ProcStat {
   rssPages: number;
 }
 
-export function readStat(pid: number): ProcStat | undefined {
-  let text: string;
+/** One buffer for every stat read: a read is parsed completely before the next, so sharing is safe. */
+const statBuffer = Buffer.allocUnsafe(2048);
+
+/** Reads /proc/<pid>/stat with one open, one read and one close (no fstat, no allocation per read). */
+function readStatText(pid: number): string | undefined {
+  let fd: number;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    fd = openSync(`/proc/${pid}/stat`, 'r');
   } catch {
     return undefined;
   }
-  return parseStat(pid, text);
+  try {
+    return statBuffer.toString('latin1', 0, readSync(fd, statBuffer, 0, statBuffer.length, 0));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
+export function readStat(pid: number): ProcStat | undefined {
+  const text = readStatText(pid);
+  return text === undefined ? undefined : parseStat(pid, text);
+}
+
+/** Fields 3.. of a stat line by number, read by walking the spaces (no split: a /proc pass reads thousands). */
 export function parseStat(pid: number, text: string): ProcStat | undefined {
   // comm (field 2) may hold spaces and parentheses; everything after the last ')' is fixed.
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
-  const fields = text.slice(close + 2).split(' ');
-  // fields[0] is field 3 (state), so field N is fields[N - 3].
-  const field = (n: number) => Number(fields[n - 3]);
-  return {
-    pid,
-    state: fields[0] ?? '?',
-    ppid: field(4),
-    pgrp: field(5),
-    session: field(6),
-    utimeTicks: field(14),
-    stimeTicks: field(15),
-    startTicks: field(22),
-    rssPages: field(24),
-  };
+  const stat: ProcStat = { pid, state: '?', ppid: NaN, pgrp: NaN, session: NaN, utimeTicks: NaN, stimeTicks: NaN, startTicks: NaN, rssPages: NaN };
+  let start = close + 2;
+  for (let field = 3; field <= 24 && start <= text.length; field += 1) {
+    let end = text.indexOf(' ', start);
+    if (end < 0) end = text.length;
+    switch (field) {
+      case 3: stat.state = text.slice(start, end) || '?'; break;
+      case 4: stat.ppid = Number(text.slice(start, end)); break;
+      case 5: stat.pgrp = Number(text.slice(start, end)); break;
+      case 6: stat.session = Number(text.slice(start, end)); break;
+      case 14: stat.utimeTicks = Number(text.slice(start, end)); break;
+      case 15: stat.stimeTicks = Number(text.slice(start, end)); break;
+      case 22: stat.startTicks = Number(text.slice(start, end)); break;
+      case 24: stat.rssPages = Number(text.slice(start, end)); break;
+      default: break;
+    }
+    start = end + 1;
+  }
+  return stat;
 }
 
 let bootId: string | undefined;
@@ -61,6 +82,11 @@ export function listPids(): number[] {
   return pids;
 }
 
+/** Time since boot, from /proc/uptime (what start times in clock ticks count from). */
+export function readUptimeMs(): number {
+  return Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]) * 1000;
+}
+
 /** Every process on the machine, read once. */
 export function readAllStats(): ProcStat[] {
   const stats: ProcStat[] = [];
@@ -69,6 +95,18 @@ export function readAllStats(): ProcStat[] {
     if (stat) stats.push(stat);
   }
   return stats;
+}
+
+/** Whether any process (a zombie included) has the pid: one syscall, no identity; a safety net's first look. */
+export function isPidPresent(pid: number): boolean {
+  // 0 and negative pids would address process groups.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { loadAgentConfig, type AgentConfig } from '../agents/agent-config.js';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
@@ -12,9 +12,10 @@ import { TypedEmitter, type ProcessEvents, type ResourceSample } from './events.
 import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
-import { environHas, readAllStats, readStat } from './proc-fs.js';
+import { environHas, isPidPresent, readAllStats, readStat } from './proc-fs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuPercent, usageByGroup } from './resources.js';
+import { ResourceSampler } from './resource-sampler.js';
+import { SpreadRound } from './spread-round.js';
 import { parseExitFile } from './shim.js';
 import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
 import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
@@ -28,9 +29,17 @@ export interface ProcessManagerOptions {
   log: Logger;
   graceMs?: number;
   logCapBytes?: number;
-  /** How often ends, new rows from other processes (the CLI) and missed output are checked for. */
+  /** How often new rows from other processes (the CLI) are looked for, and a slice of the safety net runs. */
   pollIntervalMs?: number;
+  /**
+   * Ends are seen through the exit file's directory event (and a child's exit); as a safety net every watched process
+   * is also probed once per this period, spread over the polls.
+   */
+  safetyNetMs?: number;
+  /** The resource sampling rate while someone looks (a status message, a watchdog); nothing is sampled while nobody does. */
   resourceIntervalMs?: number;
+  /** Every watched process's full identity (start time) is re-checked once per this period, spread over the polls. */
+  identityCheckMs?: number;
   offsetFlushMs?: number;
   env?: NodeJS.ProcessEnv;
   loadAgent?: (name: string) => AgentConfig;
@@ -52,9 +61,6 @@ interface Entry {
   child: ChildProcess | undefined;
   isStopping: boolean;
   ending: Promise<void> | null;
-  areOffsetsDirty: boolean;
-  lastCpu: { cpuTicks: number; at: number } | undefined;
-  usage: ResourceSample | undefined;
   timeoutTimer: NodeJS.Timeout | undefined;
 }
 
@@ -111,8 +117,13 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly graceMs: number;
   private readonly logCapBytes: number;
   private readonly pollIntervalMs: number;
-  private readonly resourceIntervalMs: number;
   private readonly offsetFlushMs: number;
+  /** CPU and memory of the watched processes; upper layers declare interest or subscribe to a process's samples here. */
+  readonly resources: ResourceSampler;
+  private readonly safetyNet: SpreadRound<Entry>;
+  private readonly identityRound: SpreadRound<Entry>;
+  /** Processes that read output since their position was last stored. */
+  private readonly dirtyOffsets = new Set<Entry>();
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadAgent: (name: string) => AgentConfig;
   private readonly entries = new Map<number, Entry>();
@@ -132,7 +143,20 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.graceMs = options.graceMs ?? DEFAULT_KILL_GRACE_MS;
     this.logCapBytes = options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
-    this.resourceIntervalMs = options.resourceIntervalMs ?? 3_000;
+    this.safetyNet = new SpreadRound(options.safetyNetMs ?? 10_000, this.pollIntervalMs);
+    this.identityRound = new SpreadRound(options.identityCheckMs ?? 300_000, this.pollIntervalMs);
+    this.resources = new ResourceSampler({
+      activeIntervalMs: options.resourceIntervalMs ?? 3_000,
+      processes: () => [...this.entries.values()].filter((e) => !e.ending).map((e) => ({ processId: e.record.id, identity: e.identity })),
+      onChanged: (sample) => this.emit('resources', sample),
+      onMissing: (ids) => {
+        for (const id of ids) {
+          const entry = this.entries.get(id);
+          if (entry) this.checkEnded(entry);
+        }
+      },
+      log: this.log,
+    });
     this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
     this.env = options.env ?? process.env;
     this.loadAgent = options.loadAgent ?? ((name) => loadAgentConfig(options.home, name));
@@ -158,8 +182,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.isSupervising = true;
     await this.reconcile();
     this.timers.push(setInterval(() => void this.poll(), this.pollIntervalMs));
-    this.timers.push(setInterval(() => this.sampleResources(), this.resourceIntervalMs));
     for (const timer of this.timers) timer.unref();
+    this.resources.start();
     this.log.info({ processes: this.entries.size }, 'supervising');
   }
 
@@ -200,8 +224,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return this.entries.get(id)?.tail.toArray(limit);
   }
 
-  usage(id: number): ResourceSample | undefined {
-    return this.entries.get(id)?.usage;
+  /** The last CPU and memory sample of a watched process; `maxAgeMs` samples first when the last one is older. */
+  usage(id: number, options: { maxAgeMs?: number } = {}): ResourceSample | undefined {
+    return this.entries.has(id) ? this.resources.usage(id, options) : undefined;
   }
 
   isWatching(id: number): boolean {
@@ -299,6 +324,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (this.isClosed) return;
     this.isClosed = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.resources.stop();
     await Promise.allSettled([...this.entries.values()].map((e) => e.ending));
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timeoutTimer);
@@ -327,9 +353,6 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       child: options.child,
       isStopping: false,
       ending: null,
-      areOffsetsDirty: false,
-      lastCpu: undefined,
-      usage: undefined,
       timeoutTimer: undefined,
       monitor: new OutputMonitor({
         stdoutLog: record.stdoutLog,
@@ -341,7 +364,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         capBytes: this.logCapBytes,
         log: this.log.child({ id: record.id }),
         onLine: (stream, line) => {
-          entry.areOffsetsDirty = true;
+          this.dirtyOffsets.add(entry);
           tail.push({ stream, text: line.text });
           this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
         },
@@ -379,6 +402,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (entry.ending || entry.isStopping || this.isClosed) return;
     // Identity first: the shim writes the exit file before it exits, so "gone" with no file means no status.
     const state = checkIdentity(entry.identity);
+    if (state === 'alive' && !existsSync(exitFilePath(entry.record.runDir))) return;
     const exitCode = readExitCode(entry.record.runDir);
     if (state === 'alive' && exitCode === undefined) return;
     const fresh = this.repo.get(entry.record.id) ?? entry.record;
@@ -395,6 +419,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       // Listeners of the end event still read the tail and usage of the entry; it is forgotten after them.
       this.announceEnd(this.repo.get(entry.record.id)!);
       this.entries.delete(entry.record.id);
+      this.dirtyOffsets.delete(entry);
+      this.resources.forget(entry.record.id);
     })().catch((error) => {
       this.log.error({ id: entry.record.id, err: error }, 'failed to record the end of a process');
     });
@@ -420,7 +446,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
   private async reconcile(): Promise<void> {
-    this.dataVersion = this.options.db.pragma('data_version', { simple: true }) as number;
+    this.dataVersion = this.supervisorRepo.dataVersion();
     const pending: Promise<unknown>[] = [];
     for (const record of this.repo.listActive()) {
       if (this.entries.has(record.id)) continue;
@@ -462,19 +488,39 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return undefined;
   }
 
+  /**
+   * The slow part of following processes, cheap while they sleep: a slice of the safety net, the few monitors that
+   * have no watch (they are polled), rows other processes wrote, and the positions of processes that read output.
+   */
   private async poll(): Promise<void> {
     if (this.isClosed) return;
     try {
-      for (const entry of [...this.entries.values()]) {
-        this.checkEnded(entry);
-        if (!entry.ending) entry.monitor.drainInBackground();
+      for (const entry of this.safetyNet.slice(() => this.entries.values())) this.probe(entry);
+      for (const entry of this.identityRound.slice(() => this.entries.values())) {
+        if (this.entries.has(entry.record.id)) this.checkEnded(entry);
       }
-      const version = this.options.db.pragma('data_version', { simple: true }) as number;
+      for (const entry of this.entries.values()) {
+        if (entry.monitor.needsPolling && !entry.ending) {
+          entry.monitor.drainInBackground();
+          this.checkEnded(entry);
+        }
+      }
+      const version = this.supervisorRepo.dataVersion();
       if (version !== this.dataVersion) await this.reconcile();
       if (Date.now() - this.lastOffsetFlush >= this.offsetFlushMs) this.flushOffsets(false);
     } catch (error) {
       this.log.error({ err: error }, 'supervisor poll failed');
     }
+  }
+
+  /**
+   * The safety net for an end whose exit-file event was missed or that left no exit file (a SIGKILLed shim): one
+   * syscall while the pid is there; the full check (identity, exit file) only when it is not. A pid reused meanwhile is
+   * caught by the slower identity round (or a resource pass), which compare start times.
+   */
+  private probe(entry: Entry): void {
+    if (entry.ending || !this.entries.has(entry.record.id)) return;
+    if (!isPidPresent(entry.identity.pid)) this.checkEnded(entry);
   }
 
   /**
@@ -496,7 +542,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         this.repo.saveOffsets(entry.record.id, {
           stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
         });
-        entry.areOffsetsDirty = false;
+        this.dirtyOffsets.delete(entry);
       }
       const ids = entries.map((e) => e.record.id);
       for (const listener of this.positionListeners) listener(ids);
@@ -506,30 +552,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Offsets are stored about once a second, in one transaction for all processes, and at every end. */
   private flushOffsets(isAll: boolean): void {
     this.lastOffsetFlush = Date.now();
-    const dirty = [...this.entries.values()].filter((e) => isAll || e.areOffsetsDirty);
+    const dirty = isAll ? [...this.entries.values()] : [...this.dirtyOffsets];
     // Our own writes bump data_version for other connections only, so no reconcile is triggered by this.
     if (dirty.length) this.storePositions(dirty);
-  }
-
-  private sampleResources(): void {
-    if (!this.entries.size || this.isClosed) return;
-    const groups = new Set([...this.entries.values()].map((e) => e.identity.pgid));
-    const usage = usageByGroup(groups);
-    const at = Date.now();
-    for (const entry of this.entries.values()) {
-      const group = usage.get(entry.identity.pgid);
-      if (!group) continue;
-      const current = { cpuTicks: group.cpuTicks, at };
-      entry.usage = {
-        processId: entry.record.id,
-        cpuPercent: cpuPercent(entry.lastCpu, current),
-        rssBytes: group.rssBytes,
-        processCount: group.processCount,
-        sampledAt: at,
-      };
-      entry.lastCpu = current;
-      this.emit('resources', entry.usage);
-    }
   }
 }
 

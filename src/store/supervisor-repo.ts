@@ -17,6 +17,7 @@ export class SupervisorRepo {
         ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, start_ticks = excluded.start_ticks, boot_id = excluded.boot_id,
         started_at = excluded.started_at`),
       release: db.prepare('DELETE FROM supervisor WHERE id = 1 AND pid = ?'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
@@ -31,6 +32,11 @@ export class SupervisorRepo {
       decide(this.read());
       this.statements.claim.run(self);
     }).immediate();
+  }
+
+  /** Changes when another connection (the CLI) commits to the database; this connection's own writes leave it alone. */
+  dataVersion(): number {
+    return this.statements.dataVersion.get() as number;
   }
 
   release(pid: number): void {
