@@ -1,5 +1,6 @@
 // spawn_p50_ms (one spawn, call to stored running row), spawn_200_s (200 sleeping processes, one after another) for
-// Chorus and pm2, and rss_mb_200_pm2 (the pm2 daemon holding those 200).
+// Chorus and pm2 and as ratios to pm2 and to a bare loop of 200 detached `/bin/sh -c sleep` spawns in the same run
+// (ratios hold on a noisy machine where seconds do not), and rss_mb_200_pm2 (the pm2 daemon holding those 200).
 import { spawn as spawnChild } from 'node:child_process';
 import { benchAgent, makeHome, rssMb, startSupervisor, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
@@ -34,6 +35,7 @@ export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, w
     out_file: '/dev/null', error_file: '/dev/null',
   }));
   const chorus200 = [];
+  const bare200 = [];
   const pm2Result = { spawn: [], rss: [] };
   let killAllSeconds = null;
   for (let i = 0; i < runs; i += 1) {
@@ -42,6 +44,7 @@ export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, w
     chorus200.push((nowMs() - t0) / 1000);
     t0 = nowMs();
     await stopAll();
+    bare200.push(bareLoop(fleet));
     if (i === 0) killAllSeconds = (nowMs() - t0) / 1000;
     if (!pm2) continue;
     t0 = nowMs();
@@ -68,16 +71,35 @@ export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, w
       spawn_p50_ms: round(median(one), 2),
       spawn_200_s: round(median(chorus200), 3),
       spawn_200_s_pm2: withPm2 ? round(median(pm2Result.spawn), 3) : null,
+      spawn_200_vs_pm2: withPm2 ? round(median(chorus200.map((x, i) => x / pm2Result.spawn[i])), 3) : null,
+      spawn_200_vs_bare: round(median(chorus200.map((x, i) => x / bare200[i])), 2),
       rss_mb_200_pm2: withPm2 ? round(median(pm2Result.rss), 1) : null,
     },
     details: {
       spawn_p99_ms: round(percentile(one, 99), 2),
       spawn_bare_sh_p50_ms: round(median(bare), 2),
       spawn_200_s_spread: spread(chorus200).map((x) => round(x, 3)),
+      spawn_200_bare_s: round(median(bare200), 3),
       spawn_200_s_pm2_spread: withPm2 ? spread(pm2Result.spawn).map((x) => round(x, 3)) : null,
       spawn_samples: singles,
       kill_all_200_s: round(killAllSeconds, 2),
       spawn_200_runs: runs,
     },
   };
+}
+
+/** Seconds for `count` detached `/bin/sh -c sleep` spawns one after another, each killed after: the floor of a spawn. */
+function bareLoop(count) {
+  const pids = [];
+  const t0 = nowMs();
+  for (let k = 0; k < count; k += 1) {
+    const child = spawnChild('/bin/sh', ['-c', 'sleep 1000'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    pids.push(child.pid);
+  }
+  const seconds = (nowMs() - t0) / 1000;
+  for (const pid of pids) {
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  return seconds;
 }

@@ -43,7 +43,8 @@ describe('a supervisor whose processes sleep', () => {
     const record = await manager.spawn({ agent: 'demo', command: 'sleep 30' });
     expect(manager.usage(record.id)).toBeUndefined();
     const asked = manager.usage(record.id, { maxAgeMs: 0 });
-    expect(asked).toMatchObject({ processId: record.id, processCount: 2 });
+    expect(asked).toMatchObject({ processId: record.id });
+    expect(asked!.processCount).toBeGreaterThanOrEqual(1);
     expect(asked!.rssBytes).toBeGreaterThan(0);
     expect(Date.now() - asked!.sampledAt).toBeLessThan(5_000);
     manager.resources.interest(record.id, { intervalMs: 50 });

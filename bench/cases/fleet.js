@@ -1,0 +1,153 @@
+// A fleet of sleeping processes under the real headless supervisor (`chorus supervise`) and under pm2's daemon, side
+// by side in one run: spawn_<N>_s (N sleeps started one after another, until the last has its stored running row /
+// pm2 lists it online), idle_cpu_pct_<N> (the supervisor's own CPU, utime + stime from /proc, over 30 s once every
+// process is adopted, both fleets measured over the same 30 s so the machine's noise weighs on both alike) and
+// rss_mb_<N>. `features` is the second row: part of the fleet runs with the features of the open issues on.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { benchAgent, CountingPort, HookEngine, makeHome, openClient, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
+import { connectPm2 } from '../lib/pm2.js';
+import { clockTicksPerSecond, cpuSeconds } from '../lib/proc.js';
+import { median, nowMs, round, spread } from '../lib/stats.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What process `k` of the fleet is started with when `features` is on: the second row. Today that is the hooks
+ * (output match, exit, timeout) on every third process. Issues 11 and 13 add theirs here: `sandbox` (issue 11), `ready`
+ * probes and the idle and resource watchdogs (issue 13), each on its share of the fleet, so their idle cost shows.
+ */
+function featureRequest(k) {
+  if (k % 3 !== 0) return { hooks: [] };
+  return {
+    hooks: [
+      { trigger: { type: 'on_output_match', pattern: 'ERROR|panic' }, action: 'notify_channel' },
+      { trigger: { type: 'on_exit', exit_filter: 'failure' }, action: 'notify_channel' },
+      { trigger: { type: 'on_timeout', timeout_seconds: 86_400 }, action: 'notify_channel' },
+    ],
+  };
+}
+
+/** The features the second row has on today, named in the output so a reader knows what it measured. */
+export const FEATURES_TODAY = ['hooks on 1/3 (on_output_match, on_exit, on_timeout)'];
+
+async function startChorusSupervisor(home) {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'chorus.js'), 'supervise'], {
+    cwd: home, env: { ...process.env, CHORUS_HOME: home, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
+  trackGroup(child.pid);
+  const state = { child, adopted: 0, stdout: '', stderrTail: '' };
+  child.stdout.on('data', (d) => { state.stdout += d; });
+  child.stderr.on('data', (d) => {
+    const text = String(d);
+    state.adopted += text.split('"process adopted"').length - 1;
+    state.stderrTail = (state.stderrTail + text).slice(-2000);
+  });
+  await waitUntil(() => state.stdout.includes('supervising'), { timeoutMs: 30_000, what: `the supervisor to start (stderr: ${state.stderrTail})` });
+  return state;
+}
+
+/** CPU % of one core used by each pid over `seconds`, as a total and per 5 s window (the spread). */
+async function idleCpu(pids, seconds) {
+  const windows = Object.fromEntries(pids.map((p) => [p, []]));
+  const first = Object.fromEntries(pids.map((p) => [p, cpuSeconds(p)]));
+  const t0 = nowMs();
+  let last = { ...first };
+  let lastAt = t0;
+  for (let elapsed = 0; elapsed < seconds; elapsed += 5) {
+    await sleep(Math.min(5, seconds - elapsed) * 1000);
+    const at = nowMs();
+    for (const p of pids) {
+      const now = cpuSeconds(p);
+      windows[p].push((100 * (now - last[p])) / ((at - lastAt) / 1000));
+      last[p] = now;
+    }
+    lastAt = at;
+  }
+  const wall = (lastAt - t0) / 1000;
+  return Object.fromEntries(pids.map((p) => [p, { pct: (100 * (last[p] - first[p])) / wall, cpuS: last[p] - first[p], windows: windows[p] }]));
+}
+
+/** `figures`: which figures are keys (the others go to the details, so a 200 fleet does not shadow rss.js or spawn.js). */
+export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = true, features = false, figures = ['idle', 'rss', 'spawn'] }) {
+  const home = makeHome();
+  const agent = benchAgent(home);
+  const supervisor = await startChorusSupervisor(home);
+  const client = openClient(home);
+  const hooks = features ? new HookEngine({ manager: client.manager, port: new CountingPort(), log: silentLogger() }) : null;
+  const pm2 = withPm2 ? await connectPm2() : null;
+  const suffix = features ? `${size}_features` : String(size);
+  try {
+    // Chorus: one after another through a client, as the CLI starts them, while the supervisor adopts them.
+    let t0 = nowMs();
+    for (let k = 0; k < size; k += 1) {
+      const extra = features ? featureRequest(k) : { hooks: [] };
+      const prepared = extra.hooks.length ? hooks.prepare(extra.hooks) : null;
+      const record = await client.manager.spawn({ agent, command: 'sleep 100000', ...(prepared ? { withRow: prepared.store } : {}) });
+      trackGroup(record.pgid);
+    }
+    const chorusSpawnS = (nowMs() - t0) / 1000;
+    await waitUntil(() => supervisor.adopted >= size, { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted})` });
+    const adoptedAfterS = (nowMs() - t0) / 1000;
+
+    let pm2SpawnS = null;
+    if (pm2) {
+      const apps = Array.from({ length: size }, (_, k) => ({
+        name: `fleet-${k}`, script: 'sleep', args: ['100000'], interpreter: 'none', autorestart: false,
+        out_file: '/dev/null', error_file: '/dev/null',
+      }));
+      t0 = nowMs();
+      await pm2.start({ apps });
+      // Polled every 250 ms: a list of 1,000 is itself work for the daemon, and the poll must not slow what it measures.
+      await waitUntil(async () => (await pm2.list()).filter((p) => p.pid > 0 && p.pm2_env?.status === 'online').length >= size,
+        { timeoutMs: 600_000, intervalMs: 250, what: `pm2 to list ${size} online` });
+      pm2SpawnS = (nowMs() - t0) / 1000;
+    }
+
+    // Let start-up work (adoption, pm2's first rounds) and its garbage settle before the idle window opens.
+    await sleep(5_000);
+    const pm2Pid = pm2 ? pm2.daemonPid() : null;
+    const pids = [supervisor.child.pid, ...(pm2Pid ? [pm2Pid] : [])];
+    const rssBefore = Object.fromEntries(pids.map((p) => [p, rssMb(p)]));
+    const cpu = await idleCpu(pids, idleSeconds);
+    const rss = Object.fromEntries(pids.map((p) => [p, median([rssBefore[p], rssMb(p)])]));
+    const chorus = cpu[supervisor.child.pid];
+    const theirs = pm2Pid ? cpu[pm2Pid] : null;
+    const windowsRounded = (w) => spread(w).map((x) => round(x, 2));
+    const measured = {
+      idle: {
+        [`idle_cpu_pct_${suffix}`]: round(chorus.pct, 3),
+        [`idle_cpu_pct_${suffix}_pm2`]: theirs ? round(theirs.pct, 3) : null,
+      },
+      rss: {
+        [`rss_mb_${suffix}`]: round(rss[supervisor.child.pid], 1),
+        [`rss_mb_${suffix}_pm2`]: pm2Pid ? round(rss[pm2Pid], 1) : null,
+      },
+      spawn: {
+        [`spawn_${suffix}_s`]: round(chorusSpawnS, 2),
+        [`spawn_${suffix}_s_pm2`]: pm2SpawnS === null ? null : round(pm2SpawnS, 2),
+      },
+    };
+    const keys = Object.assign({}, ...figures.map((f) => measured[f]));
+    const rest = Object.keys(measured).filter((f) => !figures.includes(f));
+    return {
+      keys,
+      details: {
+        ...(rest.length ? { [`fleet_${suffix}`]: Object.assign({}, ...rest.map((f) => measured[f])) } : {}),
+        [`idle_cpu_${suffix}_seconds`]: { chorus: round(chorus.cpuS, 2), pm2: theirs ? round(theirs.cpuS, 2) : null, window_s: idleSeconds, tick_s: round(1 / clockTicksPerSecond(), 3) },
+        [`idle_cpu_pct_${suffix}_spread_5s`]: { chorus: windowsRounded(chorus.windows), pm2: theirs ? windowsRounded(theirs.windows) : null },
+        [`spawn_${suffix}_adopted_after_s`]: round(adoptedAfterS, 2),
+        ...(features ? { [`features_${size}`]: FEATURES_TODAY } : {}),
+      },
+    };
+  } finally {
+    if (pm2) {
+      await pm2.delete('all');
+      pm2.disconnect();
+    }
+    await client.close();
+    supervisor.child.kill('SIGTERM');
+    await Promise.race([once(supervisor.child, 'exit'), sleep(30_000)]);
+  }
+}

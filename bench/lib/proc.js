@@ -1,0 +1,24 @@
+// The benchmark's own reads of /proc: CPU seconds of a process (utime + stime), the unit a noisy machine cannot inflate
+// the way it inflates wall-clock time.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let ticks;
+
+export function clockTicksPerSecond() {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
+}
+
+/** CPU seconds a process has used so far (user + system), from /proc/<pid>/stat fields 14 and 15. */
+export function cpuSeconds(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond();
+}
