@@ -365,7 +365,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         log: this.log.child({ id: record.id }),
         onLine: (stream, line) => {
           this.dirtyOffsets.add(entry);
-          tail.push({ stream, text: line.text });
+          tail.push(stream, line.text);
           this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),

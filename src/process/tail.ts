@@ -7,18 +7,19 @@ export interface TailLine {
 
 export const TAIL_LINES = 100;
 
-/** The last N lines of a process across both streams, in the order they were read. */
+/** The last N lines of a process across both streams, in the order they were read (no object kept per line). */
 export class RollingTail {
-  private readonly lines: (TailLine | undefined)[];
+  // Grown as lines come (filled in order), so a process that never prints holds two empty arrays.
+  private readonly streams: LogStream[] = [];
+  private readonly texts: string[] = [];
   private next = 0;
   private count = 0;
 
-  constructor(readonly capacity = TAIL_LINES) {
-    this.lines = new Array<TailLine | undefined>(capacity);
-  }
+  constructor(readonly capacity = TAIL_LINES) {}
 
-  push(line: TailLine): void {
-    this.lines[this.next] = line;
+  push(stream: LogStream, text: string): void {
+    this.streams[this.next] = stream;
+    this.texts[this.next] = text;
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count += 1;
   }
@@ -27,7 +28,10 @@ export class RollingTail {
   toArray(limit = this.capacity): TailLine[] {
     const n = Math.min(limit, this.count);
     const out: TailLine[] = [];
-    for (let i = n; i > 0; i -= 1) out.push(this.lines[(this.next - i + this.capacity) % this.capacity]!);
+    for (let i = n; i > 0; i -= 1) {
+      const at = (this.next - i + this.capacity) % this.capacity;
+      out.push({ stream: this.streams[at]!, text: this.texts[at]! });
+    }
     return out;
   }
 

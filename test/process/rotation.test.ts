@@ -76,7 +76,9 @@ describe('log rotation', () => {
 
   it('resumes a process group that a crashed supervisor left paused', async () => {
     const { manager, home } = await startManager({ supervise: false });
-    const record = await manager.spawn({ agent: 'demo', command: `${JSON.stringify(process.execPath)} -e "setInterval(() => {}, 1000)"` });
+    const record = await manager.spawn({ agent: 'demo', command: `${JSON.stringify(process.execPath)} -e "console.log('ready'); setInterval(() => {}, 1000)"` });
+    // Stopped before the command ran, the shim would hang in its vfork (state D) instead of stopping.
+    await waitFor(() => readFileSync(record.stdoutLog, 'utf8').includes('ready'), { what: 'the command to run' });
     process.kill(-record.pgid!, 'SIGSTOP');
     await waitFor(() => readStat(record.pid!)?.state === 'T', { what: 'the group to stop' });
     const { manager: supervisor } = await startManager({ home });
