@@ -105,8 +105,9 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
       pm2SpawnS = (nowMs() - t0) / 1000;
     }
 
-    // Let start-up work (adoption, pm2's first rounds) and its garbage settle before the idle window opens.
-    await sleep(5_000);
+    // Start-up work settles first: adoption, pm2's first rounds, and V8's memory reducer, which runs a few full
+    // collections some seconds after a burst of allocation ends (a one-off, not a recurring idle cost).
+    await sleep(10_000);
     const pm2Pid = pm2 ? pm2.daemonPid() : null;
     const pids = [supervisor.child.pid, ...(pm2Pid ? [pm2Pid] : [])];
     const rssBefore = Object.fromEntries(pids.map((p) => [p, rssMb(p)]));
