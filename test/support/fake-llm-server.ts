@@ -40,6 +40,22 @@ export interface FakeLlmServerOptions {
   expectedKey?: string;
   /** Models answered with OpenAI's 404 model_not_found. */
   unknownModels?: string[];
+  /** The path before `/chat/completions` (default `/v1`): `/v1beta/openai` for Gemini, `/api/v1` for OpenRouter. */
+  basePath?: string;
+  /** A provider's request validation: a reply refuses the request before the script is asked. */
+  validate?: (request: FakeLlmRequest) => FakeHttpReply | undefined;
+  /** A provider's response shape: rewrites the OpenAI-shaped completion the script produced. */
+  shapeCompletion?: (completion: FakeCompletion, request: FakeLlmRequest, reply: FakeAssistantReply) => object;
+}
+
+/** The OpenAI-shaped completion body the fake builds from a script's reply. */
+export interface FakeCompletion {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: Array<{ index: number; message: Record<string, any>; logprobs: null; finish_reason: string }>;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 const outOfScript = (request: FakeLlmRequest): FakeHttpReply => ({
@@ -62,12 +78,14 @@ export class FakeLlmServer {
   private completionCount = 0;
   /** `http://127.0.0.1:PORT/v1`; still readable after close (to test a refused connection). */
   readonly baseUrl: string;
+  private readonly basePath: string;
 
   private constructor(
     private readonly server: Server,
     private readonly options: FakeLlmServerOptions,
   ) {
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    this.basePath = options.basePath ?? '/v1';
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${this.basePath}`;
   }
 
   static async start(options: FakeLlmServerOptions = {}): Promise<FakeLlmServer> {
@@ -152,7 +170,7 @@ export class FakeLlmServer {
   }
 
   private async respondTo(request: FakeLlmRequest): Promise<FakeLlmResponse> {
-    if (request.method !== 'POST' || request.path !== '/v1/chat/completions') {
+    if (request.method !== 'POST' || request.path !== `${this.basePath}/chat/completions`) {
       return { status: 404, body: { error: { message: `Invalid URL (${request.method} ${request.path})`, type: 'invalid_request_error' } } };
     }
     if (this.options.expectedKey !== undefined && request.headers.authorization !== `Bearer ${this.options.expectedKey}`) {
@@ -168,12 +186,19 @@ export class FakeLlmServer {
         body: { error: { message: `The model \`${model}\` does not exist`, type: 'invalid_request_error', param: null, code: 'model_not_found' } },
       };
     }
+    const refusal = this.options.validate?.(request);
+    if (refusal) return refusal;
     const script = this.queue.shift();
     if (script === undefined) return this.defaultScript(request);
     return typeof script === 'function' ? script(request) : script;
   }
 
   private completion(request: FakeLlmRequest, reply: FakeAssistantReply): object {
+    const completion = this.openAiCompletion(request, reply);
+    return this.options.shapeCompletion ? this.options.shapeCompletion(completion, request, reply) : completion;
+  }
+
+  private openAiCompletion(request: FakeLlmRequest, reply: FakeAssistantReply): FakeCompletion {
     this.completionCount += 1;
     const toolCalls = reply.toolCalls?.map((call, i) => ({
       id: call.id ?? `call_fake_${this.completionCount}_${i}`,
