@@ -117,4 +117,10 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  `
+  -- The fields an LLM endpoint added to an assistant message (reasoning_content, reasoning_details, ...) as JSON, and
+  -- that endpoint (base URL and model): they are sent back to it only.
+  ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
+  ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
+  `,
 ];
