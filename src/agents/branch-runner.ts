@@ -71,10 +71,10 @@ export class BranchRunner {
         });
         steps += 1;
         signal.throwIfAborted();
-        const { content, tool_calls: calls, extra } = completion.message;
+        const { content, tool_calls: calls, extra, endpoint } = completion.message;
         repo.appendMessage(branch.id, {
           role: 'assistant', content, toolCallsJson: calls.length ? JSON.stringify(calls) : null, toolCallId: null,
-          extraJson: extra ? JSON.stringify(extra) : null, endpoint: completion.endpoint,
+          extraJson: extra ? JSON.stringify(extra) : null, endpoint: endpoint ?? null,
         });
         if (!calls.length) {
           const text = (cutText ?? '') + (content ?? '');

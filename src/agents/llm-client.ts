@@ -42,8 +42,6 @@ export interface Completion {
   /** `tool_calls` is always an array here (empty when the model answered in text). */
   message: AssistantMessage & { tool_calls: ToolCall[] };
   finishReason: string;
-  /** The endpoint that answered (base URL and model), to store with the message. */
-  endpoint: string;
   usage?: Usage;
 }
 
@@ -133,7 +131,8 @@ export class LlmClient {
       const details = { case: outcome.case, status: outcome.status, model, attempts: attempt, endpointCode: outcome.endpointCode };
       if (entry.retry === 'no') throw new AppError(entry.code, outcome.description, { details });
       if (entry.retry === 'once' && times > 1) throw new AppError(entry.code, `${outcome.description} (twice)`, { details });
-      if (attempt > this.maxRetries) {
+      // A documented one-more-try is part of the case's handling, whatever maxRetries says.
+      if (entry.retry === 'yes' && attempt > this.maxRetries) {
         throw new AppError(entry.code, `${this.shownUrl} failed ${attempt} attempts; last: ${outcome.description}`, { details });
       }
       const delayMs = this.retryDelayMs(attempt, outcome.retryAfterMs);
@@ -238,7 +237,7 @@ export class LlmClient {
     const finishReason = typeof choice.finish_reason === 'string' ? choice.finish_reason : toolCalls.length > 0 ? 'tool_calls' : 'stop';
     const extra = otherFields(message, ['role', 'content', 'tool_calls']);
     const completion: Completion = {
-      message: { role: 'assistant', content, tool_calls: toolCalls, ...(extra && { extra }) }, finishReason, endpoint,
+      message: { role: 'assistant', content, tool_calls: toolCalls, ...(extra && { extra }), endpoint }, finishReason,
     };
     const usage = readUsage(parsed.usage);
     if (usage) completion.usage = usage;

@@ -14,12 +14,14 @@ describe('a branch when the LLM fails', () => {
 
   it('posts an actionable error when the LLM does not answer in time, and a reply tries again', async () => {
     const h = await startHarness({ llmClient: { timeoutMs: 300, maxRetries: 0 } });
-    h.llm!.enqueue({ hang: true });
+    // A wait for the first byte is retried once.
+    h.llm!.enqueue({ hang: true }, { hang: true });
     const outcome = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'hi', messageId: 'in-1' });
     await outcome.finished;
     const [error] = h.frontEnd.posts;
     expect(error!.text).toMatch(/^⚠️ I could not finish: The LLM endpoint did not answer in time: no answer from .* within 300 ms/);
-    expect(error!.text).toMatch(/reply to this message to try again/);
+    expect(error!.text).toMatch(/\(twice\)\. The model may be loading, queued or slow: raise LLM_TIMEOUT_MS if this repeats, then reply to this message to try again\.$/);
+    expect(h.llm!.requests).toHaveLength(2);
     expect(h.agents.branch(outcome.branchId!)!.status).toBe('idle');
 
     h.llm!.enqueue({ content: 'Better now.' });

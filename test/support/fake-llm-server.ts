@@ -26,6 +26,8 @@ export interface FakeHttpReply {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Sends the body in these pieces, one every `everyMs` (DeepSeek's blank lines while queued); `thenHang` never ends it. */
+  trickle?: { chunks: string[]; everyMs: number; thenHang?: boolean };
 }
 
 export interface FakeHang {
@@ -231,8 +233,28 @@ export class FakeLlmServer {
 }
 
 function sendRaw(res: ServerResponse, reply: FakeHttpReply): void {
+  if (reply.trickle) {
+    sendTrickle(res, reply, reply.trickle);
+    return;
+  }
   const text = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
   const headers: Record<string, string> = { 'content-type': 'application/json', ...reply.headers };
   res.writeHead(reply.status, headers);
   res.end(text);
+}
+
+function sendTrickle(res: ServerResponse, reply: FakeHttpReply, trickle: NonNullable<FakeHttpReply['trickle']>): void {
+  res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+  const pieces = [...trickle.chunks];
+  const next = () => {
+    if (res.destroyed) return;
+    const piece = pieces.shift();
+    if (piece === undefined) {
+      if (!trickle.thenHang) res.end();
+      return;
+    }
+    res.write(piece);
+    setTimeout(next, trickle.everyMs);
+  };
+  next();
 }
