@@ -92,7 +92,7 @@ describe('the wire form, per endpoint', () => {
   it('sends portable fields only elsewhere: one call per message, string content, 9-character ids matched by their results', () => {
     const wire = toWireMessages([...history, user('more')], ELSEWHERE);
     expect(wire.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant', 'user']);
-    const [first, second] = [wire[1]!, wire[3]!] as Array<{ tool_calls: ToolCall[]; content: string }>;
+    const [first, second] = [wire[1]!, wire[3]!] as unknown as [{ tool_calls: ToolCall[]; content: string }, { tool_calls: ToolCall[]; content: string }];
     for (const [i, message] of [first, second].entries()) {
       expect(Object.keys(message).sort()).toEqual(['content', 'role', 'tool_calls']);
       expect(message.content).toBe('');

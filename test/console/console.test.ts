@@ -47,7 +47,7 @@ function startBot(home: string, env: NodeJS.ProcessEnv): Bot {
     env: {
       PATH: process.env.PATH, HOME: process.env.HOME, CHORUS_HOME: home, CHORUS_KILL_GRACE_MS: '2000',
       DISCORD_TOKEN: '', DISCORD_GUILD_ID: '', DISCORD_API_URL: '', CHORUS_OWNER_IDS: '', CHORUS_REGISTER_COMMANDS: '',
-      LLM_BASE_URL: '', LLM_API_KEY: '', LLM_MODEL: '', LOG_LEVEL: '', CHORUS_LOG_CAP: '',
+      LLM_BASE_URL: '', LLM_API_KEY: '', LLM_MODEL: '', LLM_TIMEOUT_MS: '', LOG_LEVEL: '', CHORUS_LOG_CAP: '',
       ...env,
     },
   });
