@@ -11,7 +11,10 @@ const PROPERTIES: Record<string, Set<string>> = {
   tool: new Set(['role', 'content', 'tool_call_id']),
 };
 
-/** api.groq.com/openai/v1 with a reasoning model: strict about every property of every message. */
+/**
+ * api.groq.com/openai/v1 with a reasoning model: strict about every property of every message (jan#8136,
+ * vercel/ai#8057), `tool_use_failed` with `failed_generation` (groq-typescript#28).
+ */
 export const groq: LlmEndpoint = {
   name: 'Groq',
   model: 'openai/gpt-oss-120b',

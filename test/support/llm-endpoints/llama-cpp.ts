@@ -2,7 +2,7 @@ import { FakeLlmServer } from '../fake-llm-server.js';
 import { openAiError, randomAlnum, reshapeMessage, type LlmEndpoint } from './endpoint.js';
 
 /**
- * llama.cpp's llama-server: tools need `--jinja` (`hasJinja`; else HTTP 500), one call per step unless
+ * llama.cpp's llama-server (docs/function-calling.md, PR 17524): tools need `--jinja` (`hasJinja`; else HTTP 500), one call per step unless
  * `parallel_tool_calls: true`, `reasoning_content` from a thinking model; the model name is ignored.
  */
 export function llamaCppEndpoint(hasJinja = true): LlmEndpoint {

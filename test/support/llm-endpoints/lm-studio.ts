@@ -2,7 +2,7 @@ import { FakeLlmServer } from '../fake-llm-server.js';
 import { messagesOf, reshapeMessage, toolCallsOf, type LlmEndpoint } from './endpoint.js';
 
 /**
- * LM Studio's server (localhost:1234/v1): `content: null` on an assistant message is 400, an empty tool call id
+ * LM Studio's server (localhost:1234/v1; lmstudio-bug-tracker #261, #830, #1318, optillm#272): `content: null` on an assistant message is 400, an empty tool call id
  * echoed back is 400, text answers carry `tool_calls: []`, tool calls sometimes come with `id: ""`, errors are
  * `{"error": "<string>"}`.
  */

@@ -10,7 +10,11 @@ const KNOWN_ARGUMENTS = new Set([
 ]);
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
-/** api.openai.com/v1 (notes: "OpenAI"). */
+/**
+ * api.openai.com/v1: unknown arguments are 400 (langchain_dart#712), `tool_calls: []` is 400 (openai-node#1341), every
+ * call must be answered right after it (litellm#10083), at most 128 tools named `^[a-zA-Z0-9_-]{1,64}$`; parallel
+ * calls with `content: null` (function-calling guide); billing errors as 429 `insufficient_quota`.
+ */
 export const openai: LlmEndpoint = {
   name: 'OpenAI',
   model: 'gpt-4o-mini',

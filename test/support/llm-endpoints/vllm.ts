@@ -2,7 +2,8 @@ import { FakeLlmServer } from '../fake-llm-server.js';
 import { messagesOf, openAiError, randomHex, reshapeMessage, toolCallsOf, type LlmEndpoint } from './endpoint.js';
 
 /**
- * vLLM's OpenAI server with a Llama 3.1 model: tool calling needs `--enable-auto-tool-choice --tool-call-parser`
+ * vLLM's OpenAI server with a Llama 3.1 model (docs.vllm.ai features/tool_calling, `protocol.py`,
+ * `examples/tool_chat_template_llama3.1_json.jinja`): tool calling needs `--enable-auto-tool-choice --tool-call-parser`
  * (`hasToolParser`), and the Llama 3 template refuses two calls in one assistant message.
  */
 export function vllmEndpoint(hasToolParser = true): LlmEndpoint {
