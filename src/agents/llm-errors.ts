@@ -52,6 +52,8 @@ const BILLING_CODES = new Set([
   'insufficient_quota', 'credit_balance_exhausted', 'organization_spend_limit_exceeded', 'project_spend_limit_exceeded',
   'organization_usage_limit_exceeded', 'billing_hard_limit_reached', 'billing_not_active',
 ]);
+/** Gemini answers a bad key with 400 INVALID_ARGUMENT "API key not valid". */
+const BAD_KEY = /\bAPI[_ ]key (not valid|is invalid)|API_KEY_INVALID/i;
 const MODERATION = /moderation|flagged|guardrail|content policy|safety (system|filter)/i;
 const MODEL_MISSING = /\bmodel\b.*\b(does not exist|not found|not exist|unknown|not supported)\b|\b(unknown|invalid|no such|not a valid) model\b/i;
 const NEEDS_JINJA = /--jinja/;
@@ -65,7 +67,7 @@ export function saysModelIsMissing(error: EndpointError): boolean {
 /** The case of an HTTP error (or of an error sent inside a 200, with its own code as the status). */
 export function classifyHttpError(status: number, error: EndpointError): LlmErrorCase {
   const said = error.message ?? '';
-  if (status === 401) return 'unauthorized';
+  if (status === 401 || (status === 400 && BAD_KEY.test(said))) return 'unauthorized';
   if (status === 402 || error.codes.some((code) => BILLING_CODES.has(code))) return 'billing';
   if (status === 403) return error.isFlagged || MODERATION.test(said) ? 'moderation' : 'unauthorized';
   if (status === 404 || ((status === 400 || status === 422) && saysModelIsMissing(error))) return 'model_not_found';

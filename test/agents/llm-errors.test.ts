@@ -42,6 +42,7 @@ const openAi = (status: number, message: string, code: string | null = null, typ
 const SAMPLES: Record<LlmErrorCase, Sample[]> = {
   unauthorized: [
     { name: 'OpenAI 401', reply: openAi(401, 'Incorrect API key provided: sk-abc***xyz.', 'invalid_api_key'), says: /Incorrect API key provided/, requests: 1 },
+    { name: 'Gemini 400 for a bad key', reply: geminiError(400, 'API key not valid. Please pass a valid API key.'), says: /API key not valid/, requests: 1 },
     { name: 'OpenRouter 403 without a moderation verdict', reply: openRouterError(403, 'Key is disabled'), says: /Key is disabled/, requests: 1 },
   ],
   moderation: [{
