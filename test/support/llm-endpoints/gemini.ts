@@ -19,6 +19,8 @@ function unknownSchemaKey(schema: unknown, path: string): string | undefined {
   if (typeof schema !== 'object' || schema === null) return undefined;
   for (const [key, value] of Object.entries(schema)) {
     if (!SCHEMA_KEYS.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`;
+    // `enum` is for strings (firebase ai.schemashared).
+    if (key === 'enum' && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) return `Invalid value at '${path}.enum' (TYPE_STRING), ${JSON.stringify(value)}`;
     if (key === 'properties' && typeof value === 'object' && value !== null) {
       for (const [name, sub] of Object.entries(value)) {
         const found = unknownSchemaKey(sub, `${path}.properties[${JSON.stringify(name)}].value`);

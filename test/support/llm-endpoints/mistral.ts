@@ -1,10 +1,11 @@
 import { FakeLlmServer, type FakeHttpReply } from '../fake-llm-server.js';
 import { messagesOf, randomAlnum, reshapeMessage, toolCallsOf, type LlmEndpoint } from './endpoint.js';
 
-const mistralError = (message: string, type: string, code: string): FakeHttpReply => ({
+const mistralError = (message: string, type: string, code: string | null): FakeHttpReply => ({
   status: 400, body: { object: 'error', message, type, param: null, code },
 });
 const TOOL_CALL_ID = /^[a-zA-Z0-9]{9}$/;
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /**
  * api.mistral.ai/v1, with the rules of Mistral's own validator (mistral-common `validator.py`): 9-character ids,
@@ -20,6 +21,9 @@ export const mistral: LlmEndpoint = {
     basePath: '/v1',
     ...options,
     validate: (request) => {
+      const tools = Array.isArray(request.body.tools) ? request.body.tools as Array<{ function?: { name?: string } }> : [];
+      const badName = tools.map((tool) => tool.function?.name ?? '').find((name) => !FUNCTION_NAME.test(name));
+      if (badName !== undefined) return mistralError(`Function name was ${badName} but must be a-z, A-Z, 0-9, or contain underscores and dashes, with a maximum length of 64.`, 'invalid_function_call', null);
       const messages = messagesOf(request);
       for (const message of messages) {
         const ids = [...toolCallsOf(message).map((call) => call.id), ...(message.role === 'tool' ? [message.tool_call_id] : [])];

@@ -9,6 +9,9 @@ const KNOWN_ARGUMENTS = new Set([
   'web_search_options', 'verbosity', 'functions', 'function_call', 'prompt_cache_key', 'safety_identifier',
 ]);
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+/** o-series and gpt-5 models: no `max_tokens`, temperature 1 only (cherry-studio#1403); o1-mini/o1-preview: no system (agent-framework#1077). */
+const REASONING_MODEL = /^(o\d|gpt-5)/;
+const NO_SYSTEM_MODEL = /^o1-(mini|preview)/;
 
 /**
  * api.openai.com/v1: unknown arguments are 400 (langchain_dart#712), `tool_calls: []` is 400 (openai-node#1341), every
@@ -31,6 +34,16 @@ export const openai: LlmEndpoint = {
       const body = request.body as Record<string, unknown>;
       const unknown = Object.keys(body).find((key) => !KNOWN_ARGUMENTS.has(key));
       if (unknown) return openAiError(400, `Unrecognized request argument supplied: ${unknown}`);
+      const model = String(body.model);
+      if (REASONING_MODEL.test(model) && 'max_tokens' in body) {
+        return openAiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", { type: 'invalid_request_error', param: 'max_tokens', code: 'unsupported_parameter' });
+      }
+      if (REASONING_MODEL.test(model) && body.temperature !== undefined && body.temperature !== 1) {
+        return openAiError(400, "Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.", { param: 'temperature', code: 'unsupported_value' });
+      }
+      if (NO_SYSTEM_MODEL.test(model) && messagesOf(request).some((m) => m.role === 'system')) {
+        return openAiError(400, "Unsupported value: 'messages[0].role' does not support 'system' with this model.", { param: 'messages[0].role', code: 'unsupported_value' });
+      }
       const tools = Array.isArray(body.tools) ? body.tools as Array<{ function?: { name?: string } }> : [];
       if (tools.length > 128) return openAiError(400, `Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array with length ${tools.length} instead.`, { param: 'tools', code: 'array_above_max_length' });
       const badName = tools.findIndex((tool) => !TOOL_NAME.test(tool.function?.name ?? ''));
