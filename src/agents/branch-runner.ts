@@ -1,4 +1,4 @@
-import { errorMessage, isAppError } from '../errors.js';
+import { isAppError } from '../errors.js';
 import type { HookEngine } from '../hooks/hook-engine.js';
 import type { Logger } from '../logger.js';
 import type { ProcessManager } from '../process/process-manager.js';
@@ -105,7 +105,7 @@ export class BranchRunner {
     try {
       this.options.repo.appendMessage(branch.id, { role: 'assistant', content, toolCallsJson: null, toolCallId: null });
     } catch (error) {
-      this.options.log.warn({ err: error, branchId: branch.id, note: errorMessage(error) }, 'could not record how a turn ended');
+      this.options.log.warn({ err: error, branchId: branch.id }, 'could not record how a turn ended');
     }
   }
 
