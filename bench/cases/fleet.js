@@ -105,9 +105,9 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
       pm2SpawnS = (nowMs() - t0) / 1000;
     }
 
-    // Start-up work settles first: adoption, pm2's first rounds, and V8's memory reducer, which runs a few full
-    // collections some seconds after a burst of allocation ends (a one-off, not a recurring idle cost).
-    await sleep(10_000);
+    // Start-up work settles first: adoption, pm2's first rounds, and V8's memory reducer, which runs its full
+    // collections in the 20 s or so after a burst of allocation ends (a one-off after start-up, not an idle cost).
+    await sleep(30_000);
     const pm2Pid = pm2 ? pm2.daemonPid() : null;
     const pids = [supervisor.child.pid, ...(pm2Pid ? [pm2Pid] : [])];
     const rssBefore = Object.fromEntries(pids.map((p) => [p, rssMb(p)]));

@@ -143,7 +143,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.log = options.log.child({ module: 'process' });
     this.graceMs = options.graceMs ?? DEFAULT_KILL_GRACE_MS;
     this.logCapBytes = options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES;
-    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.safetyNet = new SpreadRound(options.safetyNetMs ?? 10_000, this.pollIntervalMs);
     this.identityRound = new SpreadRound(options.identityCheckMs ?? 300_000, this.pollIntervalMs);
     this.resources = new ResourceSampler({
