@@ -23,10 +23,10 @@ export interface KillOutcome {
 let turnStats: ProcStat[] | undefined;
 
 /** Stops that run together (kill_all, 200 at once) share one /proc scan per turn of the event loop, not one each. */
-function sharedStats(): ProcStat[] {
-  if (!turnStats) {
+function sharedStats(isFresh = false): ProcStat[] {
+  if (!turnStats || isFresh) {
+    if (!turnStats) setImmediate(() => { turnStats = undefined; });
     turnStats = readAllStats();
-    setImmediate(() => { turnStats = undefined; });
   }
   return turnStats;
 }
@@ -60,7 +60,12 @@ function forgetGone(stats: ProcStat[]): void {
  * setsid) and any process that still carries the run's environment marker (descendants whose parent died).
  * Each is recorded with its start time, so a pid reused meanwhile is never signalled.
  */
-export function snapshotTree(identity: ProcessIdentity, marker: string | null, stats: ProcStat[] = sharedStats()): KillTarget[] {
+export function snapshotTree(identity: ProcessIdentity, marker: string | null, given?: ProcStat[]): KillTarget[] {
+  let stats = given ?? sharedStats();
+  // The turn's shared scan may predate the process (spawned later in the same turn): without its leader it would find
+  // nothing to stop and report the stop done at once.
+  const isLeaderMissing = !stats.some((s) => s.pid === identity.pid && s.startTicks === identity.startTicks);
+  if (!given && isLeaderMissing && isTargetAlive(identity)) stats = sharedStats(true);
   const children = new Map<number, ProcStat[]>();
   for (const stat of stats) {
     const list = children.get(stat.ppid);

@@ -163,3 +163,17 @@ describe('kill', () => {
     expect(manager.repo.get(record.id)).toMatchObject({ status: 'exited', exitCode: 4, signal: null, stoppedBy: null, stopRequestedBy: null });
   });
 });
+
+describe('kill right after a spawn', () => {
+  it('does not trust a /proc snapshot taken before the process existed (a stop in the same turn as another stop)', async () => {
+    const { manager } = await startManager();
+    const { snapshotTree } = await import('../../src/process/kill.js');
+    // Another stop's scan earlier in this turn of the event loop, before the spawn below.
+    snapshotTree({ pid: process.pid, pgid: process.pid, startTicks: 0, bootId: '' }, null);
+    const record = await manager.spawn({ agent: 'demo', command: 'sleep 30' });
+    const stopped = await manager.kill({ id: record.id }, { by: 'test' });
+    expect(stopped.status).toBe('killed');
+    // A stop confirms that everything is gone before it reports.
+    expect(isAlive(record.pid!)).toBe(false);
+  });
+});
