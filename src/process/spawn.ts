@@ -7,7 +7,9 @@ import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessTy
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
-import { shimArgs } from './shim.js';
+import { commandArgv, shimArgs } from './shim.js';
+import { createInputFifos, inputFiles } from './input.js';
+import { terminalArgv } from './terminal.js';
 import type { ProcessOwner } from './owner.js';
 import { ensureWorkspaceDir, resolveWorkingDirectory } from './workspace.js';
 
@@ -25,6 +27,10 @@ export interface SpawnRequest {
   hookRecursionDepth?: number | undefined;
   timeoutSeconds?: number | undefined;
   restartedFrom?: number | undefined;
+  /** stdin is a FIFO the shim holds open (send_input); otherwise /dev/null. */
+  interactive?: boolean | undefined;
+  /** Runs under a pseudo-terminal (util-linux script); implies interactive. */
+  tty?: boolean | undefined;
   /** Runs inside the transaction that inserts the row (hooks are stored with their process, or not at all). */
   withRow?: ((processId: number) => void) | undefined;
 }
@@ -48,6 +54,18 @@ export function processesDir(home: string, agentName: string): string {
 /** The exit status file the shim writes. */
 export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
+}
+
+/** The argv the shim runs: each wrapper from its own module (the terminal here), then the command. */
+export function launcherArgv(command: string, isTty: boolean): string[] {
+  // Under a terminal the program buffers by lines already (it sees a tty).
+  const inner = commandArgv(command, { isLineBuffered: !isTty });
+  return isTty ? terminalArgv(inner) : inner;
+}
+
+/** script runs its command with $SHELL; a terminal needs a TERM. */
+function terminalEnv(parentEnv: NodeJS.ProcessEnv): Record<string, string> {
+  return { SHELL: '/bin/sh', TERM: parentEnv.TERM && parentEnv.TERM !== 'dumb' ? parentEnv.TERM : 'xterm' };
 }
 
 /** Everything checked before anything exists: nothing is spawned or written when a check fails. */
@@ -82,7 +100,11 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     hookRecursionDepth: request.hookRecursionDepth ?? 0,
     timeoutSeconds: request.timeoutSeconds ?? null,
     restartedFrom: request.restartedFrom ?? null,
+    isInteractive: (request.interactive ?? false) || (request.tty ?? false),
+    isTty: request.tty ?? false,
   };
+  // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
+  const launcher = launcherArgv(command, fields.isTty);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
@@ -111,7 +133,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
       CHORUS_AGENT: request.agent.name,
       CHORUS_PROCESS_ID: String(id),
     });
-    child = spawn('/bin/sh', shimArgs(command, exitFilePath(row.runDir)), {
+    const input = fields.isInteractive ? inputFiles(row.runDir) : undefined;
+    if (input) createInputFifos(input);
+    if (fields.isTty) Object.assign(env, terminalEnv(parentEnv));
+    child = spawn('/bin/sh', shimArgs(launcher, { exitFile: exitFilePath(row.runDir), input }), {
       cwd,
       env,
       detached: true,

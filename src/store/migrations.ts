@@ -208,4 +208,15 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
+  // Issue 12: interaction. Whether stdin is a FIFO and whether a terminal was given; a STOP that someone sent;
+  // the last signal sent and by whom; when the last output line was read (stored with the offsets).
+  `
+  ALTER TABLE processes ADD COLUMN interactive INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN tty INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN paused_at TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal_by TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal_at TEXT;
+  ALTER TABLE processes ADD COLUMN last_output_at TEXT;
+  `,
 ];
