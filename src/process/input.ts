@@ -48,14 +48,21 @@ function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** Opens a FIFO for writing without ever blocking: no reader (ENXIO) or no FIFO (ENOENT) is a clear refusal. */
+/** How long a FIFO without a reader is retried: the shim's helper opens it a moment after the spawn. */
+const READER_WAIT_MS = 3_000;
+
+/** Opens a FIFO for writing without ever blocking: no reader (ENXIO) for long, or no FIFO (ENOENT), is a clear refusal. */
 async function openWriter(path: string, what: string): Promise<fsp.FileHandle> {
-  try {
-    return await fsp.open(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
-  } catch (error) {
-    if (code(error) === 'ENOENT') throw new AppError('INPUT_CLOSED', `${what} is closed (input was ended with eof, or the process ended)`);
-    if (code(error) === 'ENXIO') throw new AppError('INPUT_CLOSED', `${what} has no reader any more: the process is ending or has closed its input`);
-    throw error;
+  const deadline = Date.now() + READER_WAIT_MS;
+  for (;;) {
+    try {
+      return await fsp.open(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+    } catch (error) {
+      if (code(error) === 'ENOENT') throw new AppError('INPUT_CLOSED', `${what} is gone: the process ended`);
+      if (code(error) !== 'ENXIO') throw error;
+      if (Date.now() > deadline) throw new AppError('INPUT_CLOSED', `${what} has no reader: the process is ending or has closed its input`);
+    }
+    await sleep(RETRY_MS);
   }
 }
 
