@@ -184,7 +184,7 @@ export class AgentRuntime implements HookPort {
   }
 
   private async stopConcurrent(branchId: string, by: string): Promise<ProcessRecord[]> {
-    const concurrent = this.manager.repo.listRunningForBranch(branchId).filter((p) => p.processType === 'concurrent');
+    const concurrent = this.manager.repo.listRunningForBranch(branchId).filter((p) => p.processType === 'concurrent' || p.processType === 'foreground');
     const results = await Promise.allSettled(concurrent.map((p) => this.manager.kill({ id: p.id }, { by })));
     for (const result of results) {
       if (result.status === 'rejected') this.log.warn({ branchId, err: result.reason }, 'a concurrent process of a stopped branch could not be stopped');
