@@ -106,6 +106,8 @@ export class AgentRuntime implements HookPort {
     });
     this.listen('started', (p: ProcessRecord) => this.onWatched(p));
     this.listen('adopted', (p: ProcessRecord) => this.onWatched(p));
+    // Paused, resumed, or a foreground command gone to the background (which gets its status message now).
+    this.listen('changed', (p: ProcessRecord) => this.onWatched(p));
     this.listen('line', (l: LineEvent) => this.onActivity(l.processId));
     this.listen('resources', (s: ResourceSample) => this.onActivity(s.processId));
     this.listen('exited', (p: ProcessRecord) => this.onEnded(p));
@@ -261,7 +263,7 @@ export class AgentRuntime implements HookPort {
     await this.idle();
   }
 
-  private listen(event: 'started' | 'adopted' | 'exited' | 'killed' | 'lost', fn: (p: ProcessRecord) => void): void;
+  private listen(event: 'started' | 'adopted' | 'changed' | 'exited' | 'killed' | 'lost', fn: (p: ProcessRecord) => void): void;
   private listen(event: 'line', fn: (l: LineEvent) => void): void;
   private listen(event: 'resources', fn: (s: ResourceSample) => void): void;
   private listen(event: string, fn: (arg: never) => void): void {
