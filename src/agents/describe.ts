@@ -33,5 +33,16 @@ export function runTime(record: ProcessRecord, now = Date.now()): string {
 export function shortOutcome(record: ProcessRecord): string {
   if (record.status === 'exited') return `exit ${record.exitCode}`;
   if (record.status === 'killed') return record.signal ?? 'killed';
+  if (record.status === 'running' && record.pausedAt) return 'paused';
   return record.status;
+}
+
+/** `interactive, tty, paused 12s, last output 3s ago`: how a running process can be talked to, or '' for none of it. */
+export function interactionTraits(record: ProcessRecord, now = Date.now()): string {
+  const traits: string[] = [];
+  if (record.isTty) traits.push('tty (interactive)');
+  else if (record.isInteractive) traits.push('interactive');
+  if (record.status === 'running' && record.pausedAt) traits.push(`paused ${formatDuration(now - Date.parse(record.pausedAt))} (CONT resumes)`);
+  if (record.lastOutputAt) traits.push(`last output ${formatDuration(now - Date.parse(record.lastOutputAt))} ago`);
+  return traits.join(', ');
 }

@@ -2,7 +2,7 @@ import type { HookEngine } from '../hooks/hook-engine.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { ProcessRecord } from '../store/process-repo.js';
-import { cutLine, formatDuration, shortOutcome } from './describe.js';
+import { cutLine, formatDuration, shortOutcome, interactionTraits } from './describe.js';
 
 export const PREAMBLE_BUDGET = 2_000;
 const RECENT_ENDED = 5;
@@ -30,7 +30,8 @@ function liveHooks(source: PreambleSource, record: ProcessRecord): string[] {
 
 function runningLine(source: PreambleSource, record: ProcessRecord, now: number): string {
   const label = record.name ? ` "${cutLine(record.name, 30)}"` : '';
-  const parts = [`- pid ${record.pid} ${record.processType}${label}: ${cutLine(record.command, COMMAND_SHOWN)} (up ${formatDuration(now - Date.parse(record.startedAt))})`];
+  const traits = interactionTraits(record, now);
+  const parts = [`- pid ${record.pid} ${record.processType}${label}: ${cutLine(record.command, COMMAND_SHOWN)} (up ${formatDuration(now - Date.parse(record.startedAt))}${traits ? `; ${traits}` : ''})`];
   const last = lastLine(source, record);
   if (last !== undefined && last.trim()) parts.push(`  last: ${cutLine(last, LAST_LINE_SHOWN)}`);
   const hooks = liveHooks(source, record);

@@ -12,7 +12,7 @@ import { RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS, RUN_COMMAND_MAX_TIMEOUT_SECONDS, r
 import { INPUT_MAX_BYTES } from '../process/input.js';
 import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
 import {
-  formatCursor, parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, type WaitResult,
+  parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, waitResultJson,
 } from './wait-process.js';
 
 /** What a tool call runs with: always the calling branch's agent, so pids resolve within it and nowhere else. */
@@ -620,20 +620,3 @@ async function waitForProcessTool(ctx: ToolContext, raw: string): Promise<Record
   return waitResultJson(result, until);
 }
 
-export function waitResultJson(result: WaitResult, until: string): Record<string, unknown> {
-  const { record } = result;
-  return {
-    ok: true,
-    pid: record.pid,
-    until,
-    held: result.held,
-    status: record.status,
-    ...(record.status !== 'running' && { ended: describeEnd(record) }),
-    ...(record.pausedAt && { paused: true }),
-    ...(!result.held && { why: record.status !== 'running' && until !== 'exit' ? 'the process ended first' : `timed out after ${Math.round(result.waitedMs / 1000)}s` }),
-    ...(result.matchedLine !== undefined && { matched_line: cutLine(result.matchedLine, LINE_SHOWN_MAX) }),
-    output: result.lines.map((l) => cutLine(l, LINE_SHOWN_MAX)),
-    ...(result.omittedLines > 0 && { omitted_lines: result.omittedLines }),
-    next_cursor: formatCursor(result.nextCursor),
-  };
-}

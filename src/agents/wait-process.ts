@@ -3,6 +3,8 @@ import { AppError } from '../errors.js';
 import { matchLine } from '../hooks/safe-pattern.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+import { describeEnd } from '../process/process-manager.js';
+import { cutLine } from './describe.js';
 import { readSinceCursor, streamCursor } from './process-output.js';
 
 export const WAIT_CONDITIONS = ['exit', 'output', 'match'] as const;
@@ -14,6 +16,7 @@ export const WAIT_TIMEOUT_DEFAULT_SECONDS = 60;
 const HEAD_LINES = 40;
 const TAIL_LINES = 120;
 const POLL_MS = 150;
+const WAIT_LINE_SHOWN_MAX = 1_000;
 /** Pages read per poll, so a flood never keeps a wait busy for long. */
 const PAGES_PER_POLL = 64;
 
@@ -119,4 +122,23 @@ export async function waitForProcess(manager: ProcessManager, initial: ProcessRe
     }
     await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())));
   }
+}
+
+/** A wait's result as the tool (and `chorus wait --json`) prints it. */
+export function waitResultJson(result: WaitResult, until: string): Record<string, unknown> {
+  const { record } = result;
+  return {
+    ok: true,
+    pid: record.pid,
+    until,
+    held: result.held,
+    status: record.status,
+    ...(record.status !== 'running' && { ended: describeEnd(record) }),
+    ...(record.pausedAt && { paused: true }),
+    ...(!result.held && { why: record.status !== 'running' && until !== 'exit' ? 'the process ended first' : `timed out after ${Math.round(result.waitedMs / 1000)}s` }),
+    ...(result.matchedLine !== undefined && { matched_line: cutLine(result.matchedLine, WAIT_LINE_SHOWN_MAX) }),
+    output: result.lines.map((l) => cutLine(l, WAIT_LINE_SHOWN_MAX)),
+    ...(result.omittedLines > 0 && { omitted_lines: result.omittedLines }),
+    next_cursor: formatCursor(result.nextCursor),
+  };
 }
