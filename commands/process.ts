@@ -138,10 +138,8 @@ export default {
     const agent = ctx.agent!;
     const subcommand = subcommandOf(interaction.options.getSubcommand(false));
     const options = readOptions(interaction, subcommand);
-    if (subcommand === 'start' || subcommand === 'input') {
-      // A spawn, or input to a process slow to read it, may take longer than Discord's 3 s.
-      await ctx.defer();
-    } else if (isMutating(subcommand)) {
+    // start, input and signal answer quickly (and refusals stay private); a slow one is deferred by the router.
+    if (subcommand === 'kill' || subcommand === 'restart') {
       // Refusals (a pid of another agent, a process already ended) answer at once and privately; a stop may take
       // the whole grace period, so only then is the answer deferred.
       const record = ctx.services.manager.resolve({ pid: options.pid!, agentName: agent.name });
