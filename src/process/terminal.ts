@@ -28,7 +28,8 @@ export function terminalArgv(inner: string[]): string[] {
   if (!script) {
     throw new AppError('TTY_UNAVAILABLE', 'tty needs util-linux `script`, which is not installed: install it (Debian/Ubuntu: apt-get install bsdutils; Fedora/Arch: util-linux), or start the process without tty');
   }
-  return [script, '-q', '-e', '-f', '-E', 'auto', '-c', inner.map(shellQuote).join(' '), '/dev/null'];
+  // exec: script's own shell steps aside, so a signal meant for the command does not also end that shell.
+  return [script, '-q', '-e', '-f', '-E', 'auto', '-c', `exec ${inner.map(shellQuote).join(' ')}`, '/dev/null'];
 }
 
 /** Terminal escape sequences (CSI, OSC, two-byte ESC sequences) and stray carriage returns, for what people read. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { ProcessManager } from '../../src/process/process-manager.js';
@@ -39,8 +40,8 @@ describe('input to a running process', () => {
   it('refuses input after eof, and to a process that is not interactive, whose stray read ends at once', async () => {
     const { manager } = await startManager();
     const exited = nextEvent<[ProcessRecord]>(manager, 'exited', undefined, 20_000);
-    const plain = await manager.spawn({ agent: 'demo', command: 'read -r x; echo "read ended $?"; sleep 30' });
     const lines = collect(manager);
+    const plain = await manager.spawn({ agent: 'demo', command: 'read -r x; echo "read ended $?"; sleep 30' });
     await waitFor(() => lines.some((l) => l.startsWith('read ended 1')), { what: 'the stray read to end' });
     expect((await rejection(manager.input({ id: plain.id }, 'x\n'))).code).toBe('NOT_INTERACTIVE');
 
@@ -115,5 +116,25 @@ describe('terminals', () => {
     await manager.input({ id: record.id }, '.exit\n');
     const [ended] = await exited;
     expect(ended.exitCode).toBe(0);
+  });
+});
+
+describe('terminals and signals', () => {
+  it('python3 -i under a tty: INT interrupts the running statement (KeyboardInterrupt), the REPL goes on', async () => {
+    const { manager } = await startManager();
+    const lines = collect(manager);
+    const exited = nextEvent<[ProcessRecord]>(manager, 'exited', undefined, 30_000);
+    // The interpreter itself, not a version manager's wrapper script (which would take the INT too).
+    const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    const record = await manager.spawn({ agent: 'demo', command: `${JSON.stringify(python)} -i -q`, tty: true });
+    await manager.input({ id: record.id }, 'import time, sys; print("tty", sys.stdin.isatty()); time.sleep(60)\n');
+    await waitFor(() => lines.some((l) => l.includes('tty True')), { what: 'python to start sleeping', timeoutMs: 20_000 });
+    manager.signal({ id: record.id }, 'INT', { by: 'test' });
+    await waitFor(() => lines.some((l) => l.includes('KeyboardInterrupt')), { what: 'the KeyboardInterrupt', timeoutMs: 20_000 });
+    await manager.input({ id: record.id }, 'print(6 * 7)\n');
+    await waitFor(() => lines.some((l) => l.trim() === '42'), { what: 'the REPL to go on', timeoutMs: 20_000 });
+    await manager.input({ id: record.id }, 'exit(3)\n');
+    const [ended] = await exited;
+    expect(ended.exitCode, JSON.stringify(lines)).toBe(3);
   });
 });
