@@ -208,6 +208,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
+  `
+  -- The fields an LLM endpoint added to an assistant message (reasoning_content, reasoning_details, ...) as JSON, and
+  -- that endpoint (base URL and model): they are sent back to it only.
+  ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
+  ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
+  `,
   // Issue 12: interaction. Whether stdin is a FIFO and whether a terminal was given; a STOP that someone sent;
   // the last signal sent and by whom; when the last output line was read (stored with the offsets).
   `
