@@ -342,6 +342,14 @@ function hintFor(error: AppError, tool: string): string {
     case 'HOOK_INVALID':
     case 'INVALID_INPUT':
       return `Fix the arguments as described and call ${tool} again.`;
+    case 'NOT_INTERACTIVE':
+      return 'Start the program again with start_process and interactive: true (or tty: true) to send it input.';
+    case 'INPUT_CLOSED':
+      return 'Its input is closed; start it again if it needs more input.';
+    case 'INPUT_FULL':
+      return 'It is not reading its input now: wait_for_process until "output", then send the rest.';
+    case 'TTY_UNAVAILABLE':
+      return 'Start it without tty (interactive: true still gives it a stdin), or ask the operator to install util-linux script.';
     default:
       return 'See the error; change the call or tell the user what went wrong.';
   }
