@@ -23,8 +23,7 @@ export function shellQuote(word: string): string {
  * away (`/dev/null`): the output goes to script's own stdout, the run's log file. script runs its -c string with
  * $SHELL, so SHELL is pinned to /bin/sh by the caller's environment.
  */
-export function terminalArgv(inner: string[]): string[] {
-  const script = findScript();
+export function terminalArgv(inner: string[], script: string | null = findScript()): string[] {
   if (!script) {
     throw new AppError('TTY_UNAVAILABLE', 'tty needs util-linux `script`, which is not installed: install it (Debian/Ubuntu: apt-get install bsdutils; Fedora/Arch: util-linux), or start the process without tty');
   }

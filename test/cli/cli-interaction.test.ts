@@ -53,4 +53,13 @@ describe('chorus input, signal and wait', () => {
     expect(input.code).toBe(1);
     expect(input.stderr).toMatch(/not started interactive|already ended/);
   });
+
+  it('spawn --tty runs the command under a terminal; input reaches it and the log keeps what it printed', async () => {
+    const home = makeTempHome();
+    const row = await spawnRow(home, `[ -t 0 ] && [ -t 1 ] && echo "is a tty"; IFS= read -r l; echo "read: $l"`, ['--tty']);
+    expect(row).toMatchObject({ interactive: true, tty: true });
+    expect(await runCli(home, ['input', String(row.pid), '--', 'typed'])).toMatchObject({ code: 0 });
+    const exited = await runCli(home, ['wait', String(row.pid), '--until', 'exit', '--timeout', '20', '--cursor', '0:0', '--json'], { timeoutMs: 30_000 });
+    expect(parseJson(exited), exited.stdout).toMatchObject({ held: true, status: 'exited', exit_code: 0, output: expect.arrayContaining(['is a tty', 'read: typed']) });
+  });
 });
