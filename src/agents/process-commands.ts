@@ -215,7 +215,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
   const traits = interactionTraits(record);
-  if (traits) lines.push(`terminal:  ${traits}`);
+  if (traits) lines.push(`io:        ${traits}`);
   if (record.lastSignal) lines.push(`signal:    ${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}`);
   for (const hook of hooks) lines.push(`hook:      ${hook.description} (fired ${hook.row.fireCount})`);
   const tail = ctx.manager.tail(record.id, 5)?.map((l) => (l.stream === 'stderr' ? `[stderr] ${l.text}` : l.text))

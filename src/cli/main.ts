@@ -123,7 +123,7 @@ async function status(ctx: Context, args: string[]): Promise<number> {
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
   const traits = interactionTraits(record);
-  if (traits) lines.push(`terminal  ${traits}`);
+  if (traits) lines.push(`io        ${traits}`);
   if (record.lastSignal) lines.push(`signal    ${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}`);
   for (const [i, hook] of hooks.entries()) {
     lines.push(`${i === 0 ? 'hooks     ' : '          '}${hook.description} (fired ${hook.row.fireCount} of ${hook.row.maxFires})`);

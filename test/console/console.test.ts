@@ -167,7 +167,7 @@ describe('console mode through npm start', () => {
     bot.type(`/process signal ${pid} STOP`);
     await bot.expectOutput(new RegExp(`^Sent SIGSTOP to pid ${pid} \\(paused; send CONT to resume\\)\\.$`, 'm'));
     bot.type(`/process status ${pid}`);
-    await bot.expectOutput(/^terminal: +interactive, paused \d+s \(CONT resumes\)/m);
+    await bot.expectOutput(/^io: +interactive, paused \d+s \(CONT resumes\)/m);
     bot.type(`/process signal ${pid} CONT`);
     await bot.expectOutput(/\(resumed\)\.$/m);
     bot.type(`/process signal ${pid} SEGV`);
