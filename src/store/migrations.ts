@@ -208,4 +208,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
+  // Step 5: whether each process ran confined (bwrap) or not (none).
+  `
+  ALTER TABLE processes ADD COLUMN sandbox TEXT;
+  `,
 ];

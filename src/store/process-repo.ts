@@ -41,7 +41,12 @@ export interface ProcessRecord {
   stdoutRotated: number;
   stderrRotated: number;
   restartedFrom: number | null;
+  /** Whether it ran confined; rows from before the sandbox existed say `none`. */
+  sandbox: SandboxKind;
 }
+
+/** Stored as the same strings as src/process's SandboxKind. */
+export type SandboxKind = 'bwrap' | 'none';
 
 export interface NewProcess {
   command: string;
@@ -56,6 +61,7 @@ export interface NewProcess {
   hookRecursionDepth: number;
   timeoutSeconds: number | null;
   restartedFrom: number | null;
+  sandbox: SandboxKind;
 }
 
 export interface ProcessEnd {
@@ -95,6 +101,7 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     discord_message_id: p.discordMessageId,
     status_channel_id: p.statusChannelId,
     restarted_from: p.restartedFrom,
+    sandbox: p.sandbox,
   };
 }
 
@@ -136,6 +143,7 @@ function toRecord(row: Row): ProcessRecord {
     stdoutRotated: row.stdout_rotated as number,
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
+    sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
   };
 }
 
@@ -147,9 +155,9 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
-          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom)`),
+          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
