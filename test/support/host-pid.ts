@@ -26,3 +26,15 @@ export function hostPid(innerPid: number, record: Pick<ProcessRecord, 'sandbox' 
   }
   throw new Error(`no host process has pid ${innerPid} in the sandbox of ${record.runDir}`);
 }
+
+/** Host pids whose argv is exactly `argv` (and not zombies), wherever they run. */
+export function pidsRunning(argv: string[]): number[] {
+  const wanted = `${argv.join('\0')}\0`;
+  return listPids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1') === wanted;
+    } catch {
+      return false;
+    }
+  });
+}
