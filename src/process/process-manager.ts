@@ -23,6 +23,7 @@ import { RollingTail, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
 import { SandboxHost, type SandboxSettings } from './sandbox.js';
 import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ProcessManagerOptions {
   home: string;
@@ -144,7 +145,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.env = options.env ?? process.env;
     this.loadOwner = options.loadOwner;
     this.sandbox = new SandboxHost({
-      mode: 'auto', userHome: this.env.HOME ?? homedir(), ...options.sandbox,
+      mode: 'auto', userHome: this.env.HOME ?? homedir(), emptyFile: join(this.home, 'sandbox-empty'), ...options.sandbox,
       protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
     });
   }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 import type { SandboxKind } from '../store/process-repo.js';
@@ -22,6 +22,8 @@ export interface SandboxSettings {
   protectedDirs: string[];
   /** The user's home, whose credential places are hidden. */
   userHome: string;
+  /** An empty read-only file bound over hidden files (a bind of /dev/null cannot be opened: binds are nodev). */
+  emptyFile: string;
   /** Where bwrap is; looked up on PATH when absent (null: as if it were missing). */
   bwrapPath?: string | null | undefined;
 }
@@ -61,7 +63,7 @@ export function findBwrap(path = process.env.PATH ?? ''): string | null {
 /** The argv of one confined `true`, with every feature a real run uses. */
 function probeArgs(): string[] {
   return [
-    '--die-with-parent', '--unshare-pid', '--unshare-ipc', '--unshare-net',
+    '--die-with-parent', '--unshare-pid', '--unshare-ipc', '--unshare-net', '--cap-drop', 'ALL',
     '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--remount-ro', '/tmp',
     '--', ENV_PATH, '--default-signal', 'true',
   ];
@@ -116,6 +118,16 @@ export function exposure(path: string, protectedDirs: readonly string[], workspa
   return undefined;
 }
 
+function emptyFile(path: string): string {
+  try {
+    if (statSync(path).size === 0) return path;
+  } catch {
+    // Created below.
+  }
+  writeFileSync(path, '', { mode: 0o444 });
+  return path;
+}
+
 type MountKind = 'hide' | 'write' | 'read';
 
 interface Mount {
@@ -163,17 +175,23 @@ export function bwrapArgs(owner: ProcessOwner, cwd: string, settings: SandboxSet
   for (const path of policy.allowWrite) mounts.push({ kind: 'write', path: realOrSame(path) });
   for (const path of policy.allowRead) mounts.push({ kind: 'read', path: realOrSame(path) });
 
-  const args = ['--die-with-parent', '--unshare-pid', '--unshare-ipc'];
+  // Run as root, bwrap would keep every capability (and with it umount, which uncovers what is hidden) unless told.
+  const args = ['--die-with-parent', '--unshare-pid', '--unshare-ipc', '--cap-drop', 'ALL'];
   if (!policy.network) args.push('--unshare-net');
   args.push('--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp');
   const hiddenDirs: string[] = [];
+  const done: Mount[] = [];
   for (const mount of orderMounts(mounts)) {
+    // Inside a place already emptied (and not bound back), a hide would only create what it hides.
+    const enclosing = done.filter((m) => isInside(m.path, mount.path)).at(-1);
+    if (mount.kind === 'hide' && enclosing?.kind === 'hide') continue;
+    done.push(mount);
     if (mount.kind === 'hide') {
       if (statSync(mount.path).isDirectory()) {
         args.push('--tmpfs', mount.path);
         hiddenDirs.push(mount.path);
       } else {
-        args.push('--ro-bind', '/dev/null', mount.path);
+        args.push('--ro-bind', emptyFile(settings.emptyFile), mount.path);
       }
     } else if (mount.kind === 'write') {
       // The workspace must exist (the spawn created it); extra places are skipped when they do not.
