@@ -122,6 +122,14 @@ describeSandbox('sandbox escapes (each must fail)', () => {
     expect(status.out).not.toContain('umount 0');
   });
 
+  it('refuses, at the start, an allow list in agent.json that would uncover the .env directory', async () => {
+    const w = await makeSandboxWorld();
+    writeAgentConfig(w.home, { ...loadAgentConfig(w.home, 'alpha'), sandbox: { network: true, allowRead: [w.envDir], allowWrite: [], hide: [] } });
+    const error = await w.manager.spawn({ agent: 'alpha', command: 'true' }).then(() => undefined, (e: unknown) => e);
+    expect(String(error)).toMatch(new RegExp(`agent alpha: agent.json sandbox.allow_read "${w.envDir}" would expose ${w.envDir}`));
+    expect(w.manager.list()).toEqual([]);
+  });
+
   it('run_command is confined the same way', async () => {
     const w = await makeSandboxWorld();
     const { runForeground } = await import('../../src/agents/run-command.js');
