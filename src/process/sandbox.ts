@@ -98,7 +98,7 @@ export function cachedProbe(bwrap: string | null): SandboxProbe {
 
 function realOrSame(path: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return resolve(path);
   }
@@ -118,13 +118,12 @@ export function exposure(path: string, protectedDirs: readonly string[], workspa
   return undefined;
 }
 
+const emptyFiles = new Set<string>();
+
 function emptyFile(path: string): string {
-  try {
-    if (statSync(path).size === 0) return path;
-  } catch {
-    // Created below.
-  }
-  writeFileSync(path, '', { mode: 0o444 });
+  if (emptyFiles.has(path)) return path;
+  if (statSync(path, { throwIfNoEntry: false })?.size !== 0) writeFileSync(path, '', { mode: 0o444 });
+  emptyFiles.add(path);
   return path;
 }
 
@@ -133,6 +132,7 @@ type MountKind = 'hide' | 'write' | 'read';
 interface Mount {
   kind: MountKind;
   path: string;
+  isDirectory?: boolean;
 }
 
 function depth(path: string): number {
@@ -163,15 +163,17 @@ export function bwrapArgs(owner: ProcessOwner, cwd: string, settings: SandboxSet
   checkPolicy(owner, policy, settings);
   const mounts: Mount[] = [];
   const hide = (path: string) => {
-    if (!existsSync(path)) return;
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat) return;
     const real = realOrSame(path);
     // The root itself cannot be covered; hiding it would hide everything (a .env read from /).
-    if (real !== '/') mounts.push({ kind: 'hide', path: real });
+    if (real !== '/') mounts.push({ kind: 'hide', path: real, isDirectory: stat.isDirectory() });
   };
+  const workspace = realOrSame(owner.workspace);
   for (const dir of settings.protectedDirs) hide(dir);
   for (const place of CREDENTIAL_PLACES) hide(join(settings.userHome, place));
   for (const path of policy.hide) hide(path);
-  mounts.push({ kind: 'write', path: realOrSame(owner.workspace) });
+  mounts.push({ kind: 'write', path: workspace });
   for (const path of policy.allowWrite) mounts.push({ kind: 'write', path: realOrSame(path) });
   for (const path of policy.allowRead) mounts.push({ kind: 'read', path: realOrSame(path) });
 
@@ -187,7 +189,7 @@ export function bwrapArgs(owner: ProcessOwner, cwd: string, settings: SandboxSet
     if (mount.kind === 'hide' && enclosing?.kind === 'hide') continue;
     done.push(mount);
     if (mount.kind === 'hide') {
-      if (statSync(mount.path).isDirectory()) {
+      if (mount.isDirectory) {
         args.push('--tmpfs', mount.path);
         hiddenDirs.push(mount.path);
       } else {
@@ -195,7 +197,7 @@ export function bwrapArgs(owner: ProcessOwner, cwd: string, settings: SandboxSet
       }
     } else if (mount.kind === 'write') {
       // The workspace must exist (the spawn created it); extra places are skipped when they do not.
-      args.push(mount.path === realOrSame(owner.workspace) ? '--bind' : '--bind-try', mount.path, mount.path);
+      args.push(mount.path === workspace ? '--bind' : '--bind-try', mount.path, mount.path);
     } else {
       args.push('--ro-bind-try', mount.path, mount.path);
     }
