@@ -147,6 +147,11 @@ function orderMounts(mounts: Mount[]): Mount[] {
 }
 
 function checkPolicy(owner: ProcessOwner, policy: SandboxPolicy, settings: SandboxSettings): void {
+  const workspace = realOrSame(owner.workspace);
+  const held = settings.protectedDirs.map(realOrSame).find((dir) => isInside(workspace, dir));
+  if (held) {
+    throw new AppError('AGENT_CONFIG_INVALID', `agent ${owner.name}: agent.json workspace ${workspace} holds ${held}, which a confined process never sees; choose a workspace beside it`);
+  }
   for (const [key, paths] of [['allow_read', policy.allowRead], ['allow_write', policy.allowWrite]] as const) {
     for (const path of paths) {
       const exposed = exposure(path, settings.protectedDirs, owner.workspace);

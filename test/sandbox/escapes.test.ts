@@ -130,6 +130,16 @@ describeSandbox('sandbox escapes (each must fail)', () => {
     expect(w.manager.list()).toEqual([]);
   });
 
+  it('refuses a workspace that holds CHORUS_HOME or the .env directory', async () => {
+    const w = await makeSandboxWorld();
+    for (const workspace of [w.root, w.envDir]) {
+      writeAgentConfig(w.home, { ...loadAgentConfig(w.home, 'alpha'), workspace });
+      const error = await w.manager.spawn({ agent: 'alpha', command: 'true' }).then(() => undefined, (e: unknown) => e);
+      expect(String(error)).toMatch(new RegExp(`agent.json workspace ${workspace} holds ${w.root === workspace ? w.home : w.envDir}`));
+    }
+    expect(w.manager.list()).toEqual([]);
+  });
+
   it('run_command is confined the same way', async () => {
     const w = await makeSandboxWorld();
     const { runForeground } = await import('../../src/agents/run-command.js');
