@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
 import { parseJson, runCli } from '../support/cli.js';
+import { namespacePids, pidsRunning } from '../support/host-pid.js';
 import { startSupervisor } from '../support/supervisor-process.js';
 import { waitFor } from '../support/wait-for.js';
 import { describeSandbox, makeSandboxWorld } from './sandbox-home.js';
@@ -59,6 +60,17 @@ describeSandbox('real work inside the sandbox', () => {
     const stopped = await w.manager.kill({ id: restarted.id }, { by: 'test' });
     expect(stopped).toMatchObject({ status: 'killed', signal: 'SIGTERM' });
     expect(isAlive(restarted.pid!)).toBe(false);
+  });
+
+  it('dies with its shim (bwrap --die-with-parent), which is never the bot', async () => {
+    const w = await makeSandboxWorld();
+    const seconds = `60.${process.pid}${Date.now() % 1000}`;
+    const started = await w.manager.spawn({ agent: 'alpha', command: `sleep ${seconds}` });
+    trackPid(started.pid!, { group: true });
+    const [sleeper] = await waitFor(() => { const found = pidsRunning(['sleep', seconds]); return found.length === 1 && found; }, { what: 'the confined sleep' });
+    expect(namespacePids(sleeper!)).toHaveLength(2);
+    process.kill(started.pid!, 'SIGKILL');
+    await waitFor(() => !isAlive(sleeper!), { what: 'the sandbox to die with its shim' });
   });
 
   it('`chorus spawn --agent` is confined, keeps running after the supervisor is SIGKILLed and is adopted', async () => {
