@@ -13,6 +13,8 @@ export interface Config {
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
   llmModel: string;
+  /** The longest wait for the endpoint's first byte, and then between bytes. */
+  llmTimeoutMs: number;
   chorusHome: string;
   logLevel: LevelWithSilent;
   killGraceMs: number;
@@ -26,6 +28,7 @@ export interface Config {
 
 export const DEFAULT_KILL_GRACE_MS = 5_000;
 export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SNOWFLAKE = /^\d{17,20}$/;
 /** Printable ASCII without spaces or quotes: what a token, key or model name is; anything else breaks a header or a URL. */
@@ -159,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { envD
     llmBaseUrl: parseUrl(env, 'LLM_BASE_URL'),
     llmApiKey: parseSecret(env, 'LLM_API_KEY', 'Bearer'),
     llmModel: model,
+    llmTimeoutMs: parseInteger(env, 'LLM_TIMEOUT_MS', 1_000, 3_600_000, DEFAULT_LLM_TIMEOUT_MS),
     chorusHome,
     logLevel: logLevel as LevelWithSilent,
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),

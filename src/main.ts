@@ -66,7 +66,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
 export function createLlmClient(config: Config, log: Logger): LlmClient | undefined {
   if (!config.llmBaseUrl) return undefined;
   return new LlmClient({
-    baseUrl: config.llmBaseUrl, model: config.llmModel, log: log.child({ module: 'llm' }),
+    baseUrl: config.llmBaseUrl, model: config.llmModel, timeoutMs: config.llmTimeoutMs, log: log.child({ module: 'llm' }),
     ...(config.llmApiKey && { apiKey: config.llmApiKey }),
   });
 }

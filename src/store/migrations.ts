@@ -208,7 +208,13 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
-  // Step 5: whether each process ran confined (bwrap) or not (none).
+  `
+  -- The fields an LLM endpoint added to an assistant message (reasoning_content, reasoning_details, ...) as JSON, and
+  -- that endpoint (base URL and model): they are sent back to it only.
+  ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
+  ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
+  `,
+  // Whether each process ran confined (bwrap) or not (none).
   `
   ALTER TABLE processes ADD COLUMN sandbox TEXT;
   `,
