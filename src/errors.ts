@@ -16,6 +16,7 @@ export const ERROR_MESSAGES = {
   PID_FORBIDDEN: 'That pid may never be signalled',
   KILL_FAILED: 'Some processes survived SIGKILL',
   SPAWN_FAILED: 'The process could not be started',
+  SANDBOX_UNAVAILABLE: 'The sandbox is required but unavailable',
   SUPERVISOR_RUNNING: 'Another supervisor already runs on this CHORUS_HOME',
   HOOK_INVALID: 'Invalid hook',
   HOOK_DEPTH_EXCEEDED: 'Hook recursion limit reached',

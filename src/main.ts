@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.js';
+import { protectedPaths, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Db } from './store/database.js';
 import { openDatabase } from './store/database.js';
@@ -43,6 +43,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
   const manager = new ProcessManager({
     home: config.chorusHome, db, log, graceMs: config.killGraceMs, logCapBytes: config.logCapBytes,
     loadOwner: agentOwnerLoader(config.chorusHome),
+    sandbox: { mode: config.sandboxMode, protectedDirs: protectedPaths(config) },
   });
   let hooks: HookEngine | undefined;
   const getHooks = () => {

@@ -69,6 +69,8 @@ const CASES: BadValue[] = [
   { key: 'CHORUS_LOG_CAP', value: '10', says: /^a size from 4K to 1024G, like 64M \(got "10"\)$/ },
   { key: 'CHORUS_LOG_CAP', value: '2048G', says: /^a size from 4K to 1024G/ },
   { key: 'CHORUS_LOG_CAP', value: '-64M', says: /^a size from 4K to 1024G/ },
+  { key: 'CHORUS_SANDBOX', value: 'maybe', says: /^one of auto, required, off \(got "maybe"\)$/ },
+  { key: 'CHORUS_SANDBOX', value: 'bwrap', says: /^one of auto, required, off \(got "bwrap"\)$/ },
 ];
 
 function keysOfEnvExample(): string[] {

@@ -46,3 +46,8 @@ export function interactionTraits(record: ProcessRecord, now = Date.now()): stri
   if (record.lastOutputAt) traits.push(`last output ${formatDuration(now - Date.parse(record.lastOutputAt))} ago`);
   return traits.join(', ');
 }
+
+/** How a row ran: confined by bubblewrap, or not. */
+export function describeSandbox(sandbox: ProcessRecord['sandbox']): string {
+  return sandbox === 'bwrap' ? 'bwrap (own pid namespace; writes only in its workspace and /tmp)' : 'none (unconfined: it could reach everything the bot\'s user can)';
+}

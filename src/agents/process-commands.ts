@@ -4,8 +4,8 @@ import type { Logger } from '../logger.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
-import type { AgentConfig } from './agent-config.js';
-import { cutLine, formatBytes, interactionTraits, runTime, shortOutcome } from './describe.js';
+import { agentOwner, type AgentConfig } from './agent-config.js';
+import { cutLine, describeSandbox, formatBytes, interactionTraits, runTime, shortOutcome } from './describe.js';
 import { INPUT_MAX_BYTES } from '../process/input.js';
 import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
 import type { CommandReply } from './front-end.js';
@@ -211,6 +211,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
     `directory: ${record.workingDirectory}`,
     `status:    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
+    `sandbox:   ${describeSandbox(record.sandbox)}`,
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
@@ -254,7 +255,7 @@ async function start(ctx: ProcessCommandContext, options: ProcessCommandOptions)
   const name = readText(options.name, 'name', { isRequired: false, maxLength: 100 });
   const interactive = readFlag(options.interactive, 'interactive');
   const record = await ctx.manager.spawn({
-    agent: ctx.agent, command, workingDirectory: cwd || undefined, name: name?.trim() || undefined, processType: 'background', interactive,
+    agent: agentOwner(ctx.manager.home, ctx.agent), command, workingDirectory: cwd || undefined, name: name?.trim() || undefined, processType: 'background', interactive,
     contextJson: JSON.stringify({ startedBy: ctx.actorId }),
   });
   return { text: `Started pid ${record.pid} (${cutLine(record.command, 100)})${interactive ? ', interactive: /process input sends it lines' : ''}.` };

@@ -3,7 +3,7 @@ import { isAppError } from '../errors.js';
 import { fileSize, logPath } from '../process/log-reader.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
-import type { AgentConfig } from './agent-config.js';
+import type { ProcessOwner } from '../process/owner.js';
 import { readableLines, readSinceCursor } from './process-output.js';
 
 export const RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS = 60;
@@ -15,7 +15,8 @@ const POLL_MS = 50;
 const STOP_SLACK_MS = 15_000;
 
 export interface ForegroundRequest {
-  agent: AgentConfig;
+  /** The agent as the core sees it (its sandbox policy included: the command is confined as any spawn). */
+  agent: ProcessOwner;
   command: string;
   workingDirectory?: string | undefined;
   timeoutSeconds?: number | undefined;

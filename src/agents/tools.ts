@@ -4,7 +4,7 @@ import { compileSafePattern } from '../hooks/safe-pattern.js';
 import type { Logger } from '../logger.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessCategory, ProcessRecord, ProcessType, StatusFilter } from '../store/process-repo.js';
-import type { AgentConfig } from './agent-config.js';
+import { agentOwner, type AgentConfig } from './agent-config.js';
 import { cutLine, formatBytes, runTime } from './describe.js';
 import type { ToolCall, ToolDefinition } from './llm-client.js';
 import { readLastOf, readSinceCursor, streamCursor } from './process-output.js';
@@ -446,7 +446,7 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
   const interactive = (readBoolean(args, 'interactive') ?? false) || tty;
   const prepared = ctx.hooks.prepare(isAbsent(args.hooks) ? undefined : args.hooks);
   const record = await ctx.manager.spawn({
-    agent: ctx.agent,
+    agent: agentOwner(ctx.manager.home, ctx.agent),
     command,
     workingDirectory,
     processType,
@@ -498,6 +498,7 @@ function getProcessStatus(ctx: ToolContext, raw: string): Record<string, unknown
     stopped_by: record.stoppedBy,
     last_output_at: record.lastOutputAt,
     ...(record.lastSignal && { last_signal: `${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}` }),
+    sandbox: record.sandbox,
     ...(usage && { cpu_percent: Math.round(usage.cpuPercent * 10) / 10, memory: formatBytes(usage.rssBytes), processes_in_group: usage.processCount }),
     hooks: liveHooks(ctx, record.id),
     last_lines: tail.map((l) => cutLine(l, 300)),
@@ -567,7 +568,7 @@ async function runCommand(ctx: ToolContext, raw: string): Promise<Record<string,
   const timeoutSeconds = readInteger(args, 'timeout_seconds', 1, RUN_COMMAND_MAX_TIMEOUT_SECONDS);
   const backgroundAfterSeconds = readInteger(args, 'background_after_seconds', 1, RUN_COMMAND_MAX_TIMEOUT_SECONDS);
   const result = await runForeground(ctx.manager, {
-    agent: ctx.agent, command, workingDirectory, timeoutSeconds, backgroundAfterSeconds, spawnedByBranch: ctx.branchId, hookRecursionDepth: ctx.depth, signal: ctx.signal,
+    agent: agentOwner(ctx.manager.home, ctx.agent), command, workingDirectory, timeoutSeconds, backgroundAfterSeconds, spawnedByBranch: ctx.branchId, hookRecursionDepth: ctx.depth, signal: ctx.signal,
   });
   const dropped = (n: number) => (n > 0 ? `[${n} earlier bytes not shown]\n` : '');
   const output = { stdout: dropped(result.droppedBytes.stdout) + result.stdout, stderr: dropped(result.droppedBytes.stderr) + result.stderr };
@@ -591,6 +592,7 @@ async function runCommand(ctx: ToolContext, raw: string): Promise<Record<string,
     }),
     ...(result.record.status === 'killed' && !result.timedOut && { stopped_by: result.record.stoppedBy }),
     duration_ms: result.durationMs,
+    sandbox: result.record.sandbox,
     ...output,
   };
 }

@@ -11,15 +11,17 @@ const CAUGHT_SIGNALS = [...new Set(Object.entries(osConstants.signals)
 
 /**
  * The shim stays the command's parent for its whole life and writes its exit status to a file, so the status
- * survives a supervisor that was SIGKILLed. It catches every catchable signal sent to its group with a handler (not
- * SIG_IGN, which the command would inherit): a signal meant for the command never ends the shim, whose trap runs only
- * once the command (run in the foreground) has ended.
+ * survives a supervisor that was SIGKILLed. It stays outside every sandbox. It catches every catchable signal sent to
+ * its group with a handler (not SIG_IGN, which the command would inherit): a signal meant for the command never ends
+ * the shim, whose trap runs only once the command (run in the foreground) has ended.
  * For an interactive process a helper holds the stdin FIFO open for writing (so the command sees EOF only when asked:
  * a line on the control FIFO ends the helper) and ignores the group's signals; it is killed when the command ends.
- *   $1 exit file, $2 stdin FIFO ('' when not interactive), $3 control FIFO, then the launcher argv.
+ * The FIFO is opened here, outside the sandbox: the command gets it as its stdin descriptor.
+ *   $1 exit file, $2 stdin FIFO ('' when not interactive), $3 control FIFO, then the launcher argv: wrappers (a
+ *   sandbox, a terminal) first, the command's shell last
  */
 export const SHIM_SCRIPT = [
-  'e=$1; i=$2; c=$3; shift 3',
+  'f=$1; i=$2; c=$3; shift 3',
   `trap ':' ${CAUGHT_SIGNALS}`,
   'if [ -n "$i" ]; then',
   `  (trap '' ${CAUGHT_SIGNALS}; exec 3<>"$i" 4<>"$c"; read -r _ <&4) &`,
@@ -31,7 +33,7 @@ export const SHIM_SCRIPT = [
   '  "$@"',
   '  s=$?',
   'fi',
-  'printf \'%s\\n\' "$s" > "$e.tmp" && mv -f "$e.tmp" "$e"',
+  'printf \'%s\\n\' "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"',
   'exit "$s"',
 ].join('\n');
 
@@ -55,22 +57,21 @@ export function stdbuf(): string | null {
   return stdbufPath;
 }
 
-/** The innermost argv: the command in the command shell, line-buffered where stdbuf exists. */
+/** The command's own argv: line-buffered where stdbuf exists (not under a terminal, which buffers by lines), in the command shell. */
 export function commandArgv(command: string, options: { isLineBuffered?: boolean } = {}): string[] {
-  const buffer = options.isLineBuffered ?? true;
-  const tool = buffer ? stdbuf() : null;
-  return [...(tool ? [tool, '-oL', '-eL'] : []), commandShell(), '-c', command];
+  const buffering = (options.isLineBuffered ?? true) ? stdbuf() : null;
+  return [...(buffering ? [buffering, '-oL', '-eL'] : []), commandShell(), '-c', command];
 }
 
-export interface ShimFiles {
-  exitFile: string;
-  /** The stdin FIFO and the control FIFO of an interactive process. */
-  input?: { fifo: string; control: string } | undefined;
+/** The stdin FIFO and the control FIFO of an interactive process. */
+export interface ShimInput {
+  fifo: string;
+  control: string;
 }
 
-/** `/bin/sh` arguments: the shim, its fixed arguments, then the launcher argv (wrappers, then the command). */
-export function shimArgs(launcher: string[], files: ShimFiles): string[] {
-  return ['-c', SHIM_SCRIPT, SHIM_NAME, files.exitFile, files.input?.fifo ?? '', files.input?.control ?? '', ...launcher];
+/** The shim's arguments for /bin/sh: it runs `launcher` (wrapper prefixes, then the command argv). */
+export function shimArgs(exitFile: string, launcher: string[], input?: ShimInput): string[] {
+  return ['-c', SHIM_SCRIPT, SHIM_NAME, exitFile, input?.fifo ?? '', input?.control ?? '', ...launcher];
 }
 
 /** The exit status the shim wrote, or undefined while there is none (or it is half-written). */

@@ -7,6 +7,7 @@ import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessTy
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
+import type { SandboxHost } from './sandbox.js';
 import { commandArgv, shimArgs } from './shim.js';
 import { createInputFifos, inputFiles } from './input.js';
 import { terminalArgv } from './terminal.js';
@@ -56,8 +57,8 @@ export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
 }
 
-/** The argv the shim runs: each wrapper from its own module (the terminal here), then the command. */
-export function launcherArgv(command: string, isTty: boolean): string[] {
+/** The command's argv inside any sandbox: under a terminal (terminal.ts) when asked, then the command. */
+export function commandLauncher(command: string, isTty: boolean): string[] {
   // Under a terminal the program buffers by lines already (it sees a tty).
   const inner = commandArgv(command, { isLineBuffered: !isTty });
   return isTty ? terminalArgv(inner) : inner;
@@ -82,11 +83,13 @@ export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { comma
 
 /**
  * Starts the command through the shim, detached in its own process group, with stdout and stderr going straight to
- * files. The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
+ * files (which reach a sandboxed command as open descriptors: it never sees the run directory). The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
  * becomes `running`, visible to every list, in the transaction that records its identity.
  */
-export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
+export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
   const { command, cwd } = validateSpawn(request, repo);
+  // Before the row exists: `required` without a working sandbox refuses here, with nothing written.
+  const launcher = sandbox.launcher(request.agent, cwd);
   const fields: NewProcess = {
     command,
     name: request.name ?? null,
@@ -102,9 +105,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     restartedFrom: request.restartedFrom ?? null,
     isInteractive: (request.interactive ?? false) || (request.tty ?? false),
     isTty: request.tty ?? false,
+    sandbox: launcher.sandbox,
   };
   // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
-  const launcher = launcherArgv(command, fields.isTty);
+  const commandLine = commandLauncher(command, fields.isTty);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
@@ -136,7 +140,7 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     const input = fields.isInteractive ? inputFiles(row.runDir) : undefined;
     if (input) createInputFifos(input);
     if (fields.isTty) Object.assign(env, terminalEnv(parentEnv));
-    child = spawn('/bin/sh', shimArgs(launcher, { exitFile: exitFilePath(row.runDir), input }), {
+    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandLine], input), {
       cwd,
       env,
       detached: true,

@@ -214,6 +214,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
   ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
   `,
+  // Whether each process ran confined (bwrap) or not (none).
+  `
+  ALTER TABLE processes ADD COLUMN sandbox TEXT;
+  `,
   // Issue 12: interaction. Whether stdin is a FIFO and whether a terminal was given; a STOP that someone sent;
   // the last signal sent and by whom; when the last output line was read (stored with the offsets).
   `

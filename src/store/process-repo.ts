@@ -49,7 +49,12 @@ export interface ProcessRecord {
   lastSignalBy: string | null;
   lastSignalAt: string | null;
   lastOutputAt: string | null;
+  /** Whether it ran confined; rows from before the sandbox existed say `none`. */
+  sandbox: SandboxKind;
 }
+
+/** Stored as the same strings as src/process's SandboxKind. */
+export type SandboxKind = 'bwrap' | 'none';
 
 export interface NewProcess {
   command: string;
@@ -66,6 +71,7 @@ export interface NewProcess {
   restartedFrom: number | null;
   isInteractive: boolean;
   isTty: boolean;
+  sandbox: SandboxKind;
 }
 
 export interface ProcessEnd {
@@ -112,6 +118,7 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     last_signal_by: p.lastSignalBy,
     last_signal_at: p.lastSignalAt,
     last_output_at: p.lastOutputAt,
+    sandbox: p.sandbox,
   };
 }
 
@@ -160,6 +167,7 @@ function toRecord(row: Row): ProcessRecord {
     lastSignalBy: (row.last_signal_by ?? null) as string | null,
     lastSignalAt: (row.last_signal_at ?? null) as string | null,
     lastOutputAt: (row.last_output_at ?? null) as string | null,
+    sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
   };
 }
 
@@ -171,9 +179,9 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, interactive, tty)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, interactive, tty)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
-          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom,
+          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
           @interactive, @tty)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,

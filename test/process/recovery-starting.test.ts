@@ -19,7 +19,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string): Proc
   const id = h.repo.transaction(() => {
     const rowId = h.repo.insertStarting({
       command, name, category: null, workingDirectory: workspace, agentName: AGENT, processType: 'background',
-      spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null,
+      spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null, sandbox: 'none',
       isInteractive: false, isTty: false,
     }, new Date().toISOString());
     const runDir = join(processesDir(h.home, AGENT), `${rowId}-cut-short`);
@@ -35,7 +35,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string): Proc
 function startShim(record: ProcessRecord): number {
   const fds = [openSync(record.stdoutLog, 'a', 0o600), openSync(record.stderrLog, 'a', 0o600)];
   try {
-    const child = spawn('/bin/sh', shimArgs(commandArgv(record.command), { exitFile: exitFilePath(record.runDir) }), {
+    const child = spawn('/bin/sh', shimArgs(exitFilePath(record.runDir), commandArgv(record.command)), {
       cwd: record.workingDirectory,
       env: buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) }),
       detached: true,
