@@ -117,4 +117,10 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  `
+  -- The spawn lease: the process that inserted a starting row, so a supervisor never judges a spawn still in progress.
+  ALTER TABLE processes ADD COLUMN spawner_pid INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_boot_id TEXT;
+  `,
 ];

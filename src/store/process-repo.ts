@@ -41,6 +41,8 @@ export interface ProcessRecord {
   stdoutRotated: number;
   stderrRotated: number;
   restartedFrom: number | null;
+  /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
+  spawner: { pid: number; startTicks: number; bootId: string } | null;
 }
 
 export interface NewProcess {
@@ -136,6 +138,9 @@ function toRecord(row: Row): ProcessRecord {
     stdoutRotated: row.stdout_rotated as number,
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
+    spawner: row.spawner_pid === null || row.spawner_pid === undefined
+      ? null
+      : { pid: row.spawner_pid as number, startTicks: row.spawner_start_ticks as number, bootId: row.spawner_boot_id as string },
   };
 }
 
@@ -147,9 +152,10 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from)
+          hook_recursion_depth, timeout_seconds, restarted_from, spawner_pid, spawner_start_ticks, spawner_boot_id)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
-          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom)`),
+          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom,
+          @spawnerPid, @spawnerStartTicks, @spawnerBootId)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
@@ -174,9 +180,14 @@ export class ProcessRepo {
     };
   }
 
-  /** Inserts a row in state `starting`, invisible to lists until it is running. */
-  insertStarting(p: NewProcess, startedAt: string): number {
-    return Number(this.statements.insert.run({ ...p, startedAt }).lastInsertRowid);
+  /**
+   * Inserts a row in state `starting`, invisible to lists until it is running. `spawner` is the lease: while that
+   * process lives, the spawn is in progress and no supervisor may judge the row.
+   */
+  insertStarting(p: NewProcess, startedAt: string, spawner?: { pid: number; startTicks: number; bootId: string }): number {
+    return Number(this.statements.insert.run({
+      ...p, startedAt, spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
+    }).lastInsertRowid);
   }
 
   setPaths(id: number, runDir: string, stdoutLog: string, stderrLog: string): void {
