@@ -1,7 +1,9 @@
 // `npm run test:chaos [-- --rounds N] [-- --seed S] [-- --keep]`: rounds of start a supervisor (its own OS process),
 // let it spawn a mix of processes with hooks while CLI spawners run beside it, SIGKILL it at a random moment (often
 // right inside a spawn) and the spawners too; then one last supervisor settles everything and the invariants of
-// issue 6 are counted and asserted. 20 rounds by default, 5 when CI is set. Exits 1 when an invariant does not hold.
+// issue 6 are counted and asserted. 20 rounds by default, 5 when CI is set. Then the mode "CLI spawners racing a live
+// supervisor" (issue 9, bench/chaos/spawner-race.js): `--race-spawns N` (500 by default, 150 when CI is set; 0 skips it)
+// spawns and restarts, `--race-parallel P` (16) at a time. Exits 1 when an invariant does not hold.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
@@ -9,10 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DIST, ROOT } from './lib/chorus.js';
+import { raceSpawners } from './chaos/spawner-race.js';
 import { commandFor, EXPECTED_EXIT, expectedStderr, expectedStdout, parseName, pickWork, seeded } from './chaos/workload.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'boolean' }, 'log-cap': { type: 'string' } },
+  options: {
+    rounds: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'boolean' }, 'log-cap': { type: 'string' },
+    'race-spawns': { type: 'string' }, 'race-parallel': { type: 'string' },
+  },
 });
 const rounds = Number(values.rounds ?? (process.env.CI ? 5 : 20));
 const seed = Number(values.seed ?? Date.now() % 1_000_000);
@@ -154,6 +160,13 @@ for (const p of leftovers) {
   try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 }
 report.invariants.processes_left_running_untracked = untrackedBefore + leftovers.length;
+
+const raceSpawns = Number(values['race-spawns'] ?? (process.env.CI ? 150 : 500));
+if (raceSpawns > 0) {
+  const race = await raceSpawners({ operations: raceSpawns, parallel: Number(values['race-parallel'] ?? 16), random, say });
+  for (const [key, value] of Object.entries(race.invariants)) report.invariants[`spawner_race_${key}`] = value;
+  report.examples.push(...race.examples);
+}
 
 const failed = Object.entries(report.invariants).filter(([, v]) => v !== 0);
 say(`${report.counts.processes_started} processes started (${report.counts.rows} rows; ${midSpawnKills} supervisor kills timed on a spawn; ${spawnsCutShort} spawns cut short and recovered), ${report.counts.hook_firings} hook firings, ${Math.round((Date.now() - started) / 1000)} s`);
