@@ -17,6 +17,7 @@ export interface Config {
   killGraceMs: number;
   logCapBytes: number;
   registerCommandsOnStart: boolean;
+  discordReadyTimeoutMs: number;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 5_000;
@@ -151,5 +152,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),
     logCapBytes,
     registerCommandsOnStart: register === 'true' || register === '1',
+    discordReadyTimeoutMs: parseInteger(env, 'DISCORD_READY_TIMEOUT_SECONDS', 1, 3_600, 60) * 1000,
   };
 }
