@@ -16,12 +16,14 @@ import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
 import { table } from './format.js';
-import { cutLine, formatBytes, runTime, shortOutcome } from '../agents/describe.js';
+import { elideMiddle, formatBytes, runTime, shortOutcome } from '../agents/describe.js';
 
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** The terminal's width when stdout is one; undefined when piped (then nothing is cut). */
+  columns?: number | undefined;
 }
 
 const USAGE = `usage: chorus <verb> [options]
@@ -84,9 +86,13 @@ async function ps(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(values.all ? 'no processes' : 'no running processes (--all shows ended ones)');
     return 0;
   }
-  ctx.io.out(table(['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], rows.map((r) => [
-    String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, cutLine(r.name ? `${r.name}: ${r.command}` : r.command, 60),
-  ])));
+  const header = ['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'];
+  const cells = rows.map((r) => [String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, r.name ? `${r.name}: ${r.command}` : r.command]);
+  // On a terminal the command gets what the row leaves of its width (start…end); piped, it is printed whole.
+  const columns = ctx.io.columns;
+  const before = header.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...cells.map((c) => c[i]!.length)) + 2, 0);
+  const width = columns === undefined ? Infinity : Math.max(40, columns - before);
+  ctx.io.out(table(header, cells.map((c) => [...c.slice(0, -1), elideMiddle(c.at(-1)!, width)])));
   return 0;
 }
 
@@ -260,5 +266,6 @@ function defaultIo(): CliIo {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
     env: process.env,
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   };
 }
