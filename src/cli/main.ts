@@ -16,6 +16,8 @@ import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
 import { table } from './format.js';
+import { doctor } from './doctor.js';
+import { service } from './service.js';
 import { elideMiddle, formatBytes, runTime, shortOutcome } from '../agents/describe.js';
 
 export interface CliIo {
@@ -36,6 +38,9 @@ const USAGE = `usage: chorus <verb> [options]
   spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--json] -- <command>
   supervise                                  watch processes and run hooks, without a chat front end
   bot                                        run the bot (what npm start runs)
+  doctor [--json]                            check the setup; each failing check says how to fix it
+  service install [--system] [--print]       write a systemd unit that runs the bot (--print: only print it)
+  service uninstall [--system]               remove that unit
 
 CHORUS_HOME (default ~/.chorus-agents) selects the home; .env in the current directory is read.`;
 
@@ -243,9 +248,12 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       const { runBot } = await import('../main.js');
       return await runBot(config, { headless: verb === 'supervise' });
     }
+    // Neither opens (nor creates) the home: doctor inspects it as it is, service only writes a unit file.
+    if (verb === 'doctor') return await doctor(config, args, io.out);
+    if (verb === 'service') return await service(args, io, { hasDiscordToken: config.discordToken !== undefined });
     const handler = VERBS[verb];
     if (!handler) {
-      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot'].join(', ')}`);
+      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot', 'doctor', 'service'].join(', ')}`);
       return 2;
     }
     const manager = openManager(config);
