@@ -29,6 +29,8 @@ export interface ProcessCommandContext {
   /** Who asks (a Discord user id, `console`): recorded as who stopped a process. */
   actorId: string;
   log?: Logger;
+  /** Why a process's live status message is no longer updated, when the front end gave up on it. */
+  statusMessageProblem?: (processId: number) => string | undefined;
 }
 
 /** Raw option values, as a slash command (typed) or a console line (strings) gives them; all are checked here. */
@@ -187,6 +189,8 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  const problem = ctx.statusMessageProblem?.(record.id);
+  if (problem) lines.push(`status message: ${problem}`);
   for (const hook of hooks) lines.push(`hook:      ${hook.description} (fired ${hook.row.fireCount})`);
   const tail = ctx.manager.tail(record.id, 5)?.map((l) => (l.stream === 'stderr' ? `[stderr] ${l.text}` : l.text))
     ?? readLastLines(logPath(record, 'stdout'), 5);

@@ -87,7 +87,10 @@ export class DiscordBot {
       agents: this.directory,
       runProcessCommand: (agent, actorId, subcommand, values) => {
         if (!this.agents) throw new AppError('INTERNAL', 'the agents layer is not attached yet', { userFacing: false });
-        return runProcessCommand({ manager: options.manager, hooks: this.agents.hooks, agent, actorId, log: this.log }, subcommand, values);
+        return runProcessCommand({
+          manager: options.manager, hooks: this.agents.hooks, agent, actorId, log: this.log,
+          statusMessageProblem: (id) => this.frontEnd.statusMessageProblem(id),
+        }, subcommand, values);
       },
       log: this.log,
     };

@@ -93,7 +93,7 @@ export class EditScheduler {
   private readonly finished = new Map<number, string>();
   /** Giving up is final: message ids no edit goes to again, and keys that no update reaches any more. */
   private readonly deadMessageIds = new Set<string>();
-  private readonly abandoned = new Set<number>();
+  private readonly abandoned = new Map<number, string>();
   private readonly editTimes: number[] = [];
   private readonly idleWaiters = new Set<() => void>();
   private readonly budget: EditBudget;
@@ -148,6 +148,11 @@ export class EditScheduler {
     slot.pending = { body, json, isFinal: update.isFinal };
     if (update.isFinal && slot.isCapped && !this.isInFlight(slot)) this.repost(slot);
     this.pump();
+  }
+
+  /** Why a key's status message is no longer updated, once given up on for good. */
+  abandonedReason(key: number): string | undefined {
+    return this.abandoned.get(key);
   }
 
   /** Keys with an update not yet delivered. */
@@ -334,7 +339,8 @@ export class EditScheduler {
     }
     this.options.log.error(context, 'giving up on the status of this process: Discord refuses its edits and posts');
     this.slots.delete(slot.key);
-    this.abandoned.add(slot.key);
+    const code = context.code === undefined ? '' : ` (Discord error ${String(context.code)})`;
+    this.abandoned.set(slot.key, `not updated any more: Discord refused its edits and a fresh post${code}`);
   }
 
   /** The next delivery of this key is a new message (the old one is gone, or too old to edit). */

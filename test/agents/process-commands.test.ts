@@ -35,6 +35,16 @@ describe('/process command handlers', () => {
     await h.manager.killAllForAgent('main', { by: 'test' });
   });
 
+  it('status says when the front end gave up on the live status message', async () => {
+    const h = await startHarness({ llm: false });
+    const record = await h.manager.spawn({ agent: 'main', command: forever });
+    const ctx = { ...context(h), statusMessageProblem: (id: number) => (id === record.id ? 'not updated any more: Discord refused its edits and a fresh post' : undefined) };
+    const reply = await runProcessCommand(ctx, 'status', { pid: record.pid });
+    expect(reply.text).toContain('status message: not updated any more: Discord refused its edits and a fresh post');
+    expect((await runProcessCommand(context(h), 'status', { pid: record.pid })).text).not.toContain('status message:');
+    await h.manager.killAllForAgent('main', { by: 'test' });
+  });
+
   it('list, status, kill and restart work on the agent’s own processes', async () => {
     const h = await startHarness({ llm: false });
     const ctx = context(h);

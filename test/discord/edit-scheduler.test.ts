@@ -220,5 +220,6 @@ describe('EditScheduler', () => {
       expect(await scheduler.flush(2_000)).toBe(true);
     }
     expect(transport.calls.length).toBe(callsAtGiveUp);
+    expect(scheduler.abandonedReason(3)).toMatch(/not updated any more: Discord refused its edits and a fresh post \(Discord error 50013\)/);
   });
 });
