@@ -9,7 +9,7 @@ import { ProcessManager } from './process/process-manager.js';
 import { HookEngine } from './hooks/hook-engine.js';
 import type { HookPort } from './hooks/hook-port.js';
 import { JournalPort } from './hooks/journal-port.js';
-import { listAgentConfigs } from './agents/agent-config.js';
+import { agentOwnerLoader, listAgentConfigs } from './agents/agent-config.js';
 import { AgentRuntime } from './agents/agent-runtime.js';
 import type { FrontEnd } from './agents/front-end.js';
 import { LlmClient } from './agents/llm-client.js';
@@ -43,6 +43,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
   const db = openDatabase(join(config.chorusHome, 'chorus.db'));
   const manager = new ProcessManager({
     home: config.chorusHome, db, log, graceMs: config.killGraceMs, logCapBytes: config.logCapBytes,
+    loadOwner: agentOwnerLoader(config.chorusHome),
   });
   let hooks: HookEngine | undefined;
   const getHooks = () => {

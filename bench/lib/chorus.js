@@ -18,7 +18,7 @@ const { openDatabase } = await import(join(DIST, 'store', 'database.js'));
 const { ProcessManager } = await import(join(DIST, 'process', 'process-manager.js'));
 const { HookEngine } = await import(join(DIST, 'hooks', 'hook-engine.js'));
 const { silentLogger } = await import(join(DIST, 'logger.js'));
-const { defaultAgentConfig, agentConfigPath } = await import(join(DIST, 'agents', 'agent-config.js'));
+const { defaultAgentConfig, agentConfigPath, agentOwnerLoader } = await import(join(DIST, 'agents', 'agent-config.js'));
 export { openDatabase, ProcessManager, HookEngine, silentLogger };
 
 const homes = [];
@@ -67,7 +67,7 @@ process.on('exit', () => {
 /** A supervising manager (and hook engine) in this process, as the bot runs it. */
 export async function startSupervisor({ home, port, cooldownMs, logCapBytes, withHooks = true, ownsProcesses = true } = {}) {
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log: silentLogger(), ...(logCapBytes ? { logCapBytes } : {}) });
+  const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home), ...(logCapBytes ? { logCapBytes } : {}) });
   if (ownsProcesses) {
     manager.on('started', (p) => trackGroup(p.pgid));
     manager.on('adopted', (p) => trackGroup(p.pgid));
@@ -90,7 +90,7 @@ export async function startSupervisor({ home, port, cooldownMs, logCapBytes, wit
 /** A non-supervising manager: what the CLI is. */
 export function openClient(home) {
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log: silentLogger() });
+  const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home) });
   return { db, manager, close: async () => { await manager.close(); db.close(); } };
 }
 

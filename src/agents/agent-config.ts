@@ -1,6 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { AppError, describeValue } from '../errors.js';
+import { agentDir, agentsDir } from '../home-layout.js';
+import type { OwnerLoader } from '../process/owner.js';
+import { SECRET_NAME } from '../process/environment.js';
+import { ensureWorkspaceDir } from '../process/workspace.js';
+
+export { agentDir, agentsDir };
 
 export interface AgentConfig {
   name: string;
@@ -21,16 +27,7 @@ export const DEFAULT_SYSTEM_PROMPT =
 const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const SNOWFLAKE = /^\d{17,20}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
 const KNOWN_KEYS = ['name', 'channel_id', 'model', 'system_prompt', 'workspace', 'allowed_user_ids', 'allowed_role_ids', 'max_processes', 'env'];
-
-export function agentsDir(home: string): string {
-  return join(home, 'agents');
-}
-
-export function agentDir(home: string, name: string): string {
-  return join(agentsDir(home), name);
-}
 
 export function agentConfigPath(home: string, name: string): string {
   return join(agentDir(home, name), 'agent.json');
@@ -160,6 +157,10 @@ export function writeAgentConfig(home: string, config: AgentConfig): void {
 
 /** Creates the workspace on first use. */
 export function ensureWorkspace(config: AgentConfig): string {
-  mkdirSync(config.workspace, { recursive: true, mode: 0o700 });
-  return config.workspace;
+  return ensureWorkspaceDir(config.workspace);
+}
+
+/** A loader of process owners for the process core: each call reads the agent's current agent.json. */
+export function agentOwnerLoader(home: string): OwnerLoader {
+  return (name) => loadAgentConfig(home, name);
 }

@@ -6,7 +6,7 @@ import { config as loadDotenv } from 'dotenv';
 import { loadConfig, type Config } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { createLogger, silentLogger } from '../logger.js';
-import { checkAgentName } from '../agents/agent-config.js';
+import { agentOwnerLoader, checkAgentName } from '../agents/agent-config.js';
 import { openDatabase } from '../store/database.js';
 import { processToJson, type LogStream, type ProcessCategory, type ProcessRecord, type ProcessType } from '../store/process-repo.js';
 import { ProcessManager, describeEnd } from '../process/process-manager.js';
@@ -59,7 +59,7 @@ function openManager(config: Config): ProcessManager {
   const db = openDatabase(join(config.chorusHome, 'chorus.db'));
   return new ProcessManager({
     home: config.chorusHome, db, log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }),
-    graceMs: config.killGraceMs, logCapBytes: config.logCapBytes,
+    graceMs: config.killGraceMs, logCapBytes: config.logCapBytes, loadOwner: agentOwnerLoader(config.chorusHome),
   });
 }
 

@@ -1,4 +1,5 @@
-import { SECRET_NAME } from '../agents/agent-config.js';
+/** Names children never get, from the bot or from an agent's own variables. */
+export const SECRET_NAME = /TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
 
 /** The only variables a child inherits from the bot; everything else (tokens above all) stays behind. */
 const INHERITED = new Set([

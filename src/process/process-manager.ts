@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { loadAgentConfig, type AgentConfig } from '../agents/agent-config.js';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +15,7 @@ import { environHas, readAllStats, readStat } from './proc-fs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuPercent, usageByGroup } from './resources.js';
 import { parseExitFile } from './shim.js';
+import type { OwnerLoader, ProcessOwner } from './owner.js';
 import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
 import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
 import type { SupervisorRow } from '../store/supervisor-repo.js';
@@ -33,7 +33,8 @@ export interface ProcessManagerOptions {
   resourceIntervalMs?: number;
   offsetFlushMs?: number;
   env?: NodeJS.ProcessEnv;
-  loadAgent?: (name: string) => AgentConfig;
+  /** Reads an owner's current settings by name (for restarts and spawns that name the agent). */
+  loadOwner: OwnerLoader;
 }
 
 export interface StopOptions {
@@ -120,7 +121,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly resourceIntervalMs: number;
   private readonly offsetFlushMs: number;
   private readonly env: NodeJS.ProcessEnv;
-  private readonly loadAgent: (name: string) => AgentConfig;
+  private readonly loadOwner: OwnerLoader;
   private readonly entries = new Map<number, Entry>();
   private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -142,7 +143,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.resourceIntervalMs = options.resourceIntervalMs ?? 3_000;
     this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
     this.env = options.env ?? process.env;
-    this.loadAgent = options.loadAgent ?? ((name) => loadAgentConfig(options.home, name));
+    this.loadOwner = options.loadOwner;
   }
 
   /** The store connection; layers above share it, so their writes can join the core's transactions. */
@@ -170,8 +171,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.log.info({ processes: this.entries.size }, 'supervising');
   }
 
-  async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: AgentConfig | string }): Promise<ProcessRecord> {
-    const agent = typeof request.agent === 'string' ? this.loadAgent(request.agent) : request.agent;
+  async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: ProcessOwner | string }): Promise<ProcessRecord> {
+    const agent = typeof request.agent === 'string' ? this.loadOwner(request.agent) : request.agent;
     const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.env);
     this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType }, 'process started');
     if (this.isSupervising) {

@@ -1,18 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentConfig } from '../agents/agent-config.js';
-import { ensureWorkspace, agentDir } from '../agents/agent-config.js';
 import { AppError, errorMessage } from '../errors.js';
+import { agentDir } from '../home-layout.js';
 import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessType } from '../store/process-repo.js';
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
 import { shimArgs } from './shim.js';
-import { resolveWorkingDirectory } from './workspace.js';
+import type { ProcessOwner } from './owner.js';
+import { ensureWorkspaceDir, resolveWorkingDirectory } from './workspace.js';
 
 export interface SpawnRequest {
-  agent: AgentConfig;
+  /** Built by the layer above (the agents layer, from agent.json). */
+  agent: ProcessOwner;
   command: string;
   workingDirectory?: string | undefined;
   processType?: ProcessType | undefined;
@@ -58,7 +59,7 @@ function spawnLease(): { pid: number; startTicks: number; bootId: string } | und
 /** Everything checked before anything exists: nothing is spawned or written when a check fails. */
 export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { command: string; cwd: string } {
   const command = checkCommand(request.command);
-  ensureWorkspace(request.agent);
+  ensureWorkspaceDir(request.agent.workspace);
   const cwd = resolveWorkingDirectory(request.agent.workspace, request.workingDirectory);
   const active = repo.countActive(request.agent.name);
   if (active >= request.agent.maxProcesses) {

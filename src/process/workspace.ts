@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { AppError, describeValue } from '../errors.js';
 
@@ -27,4 +27,10 @@ export function resolveWorkingDirectory(workspace: string, requested: unknown, f
   }
   if (!statSync(real).isDirectory()) throw new AppError('CWD_MISSING', `${field} ${JSON.stringify(requested)} is not a directory`);
   return real;
+}
+
+/** Creates a workspace on first use (0700). */
+export function ensureWorkspaceDir(workspace: string): string {
+  mkdirSync(workspace, { recursive: true, mode: 0o700 });
+  return workspace;
 }

@@ -18,6 +18,18 @@ export function openDatabase(path: string, migrations: readonly string[] = MIGRA
 }
 
 export function migrate(db: Db, migrations: readonly string[]): void {
+  // A step may rebuild a table (the only way to change a CHECK); with foreign keys on, dropping the old table would
+  // cascade into its children. They are checked after each step instead, and turned back on at the end.
+  const hadForeignKeys = db.pragma('foreign_keys', { simple: true }) === 1;
+  db.pragma('foreign_keys = OFF');
+  try {
+    migrateSteps(db, migrations);
+  } finally {
+    if (hadForeignKeys) db.pragma('foreign_keys = ON');
+  }
+}
+
+function migrateSteps(db: Db, migrations: readonly string[]): void {
   for (;;) {
     // The version is read inside the write lock, so two processes opening a fresh store never both migrate.
     const isDone = db.transaction(() => {
@@ -27,6 +39,8 @@ export function migrate(db: Db, migrations: readonly string[]): void {
       }
       if (version === migrations.length) return true;
       db.exec(migrations[version]!);
+      const broken = db.pragma('foreign_key_check') as unknown[];
+      if (broken.length) throw new Error(`schema step ${version + 1} broke ${broken.length} foreign key reference(s)`);
       db.pragma(`user_version = ${version + 1}`);
       return false;
     }).immediate();

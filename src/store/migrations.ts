@@ -118,6 +118,97 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   `
+  -- Widens the kinds and causes for foreground processes, restart policies and the supervision triggers. SQLite
+  -- cannot alter a CHECK, so each table is rebuilt (migrate() turns foreign keys off around the steps and checks
+  -- them after each one).
+  CREATE TABLE processes_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid INTEGER,
+    pgid INTEGER,
+    start_ticks INTEGER,
+    boot_id TEXT,
+    command TEXT NOT NULL,
+    name TEXT,
+    category TEXT,
+    working_directory TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    process_type TEXT NOT NULL CHECK (process_type IN ('background', 'concurrent', 'foreground')),
+    spawned_by_branch TEXT,
+    run_dir TEXT NOT NULL,
+    stdout_log TEXT NOT NULL,
+    stderr_log TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('starting', 'running', 'exited', 'killed', 'lost', 'restarting', 'crash_loop')),
+    exit_code INTEGER,
+    signal TEXT,
+    stop_requested_by TEXT,
+    stopped_by TEXT,
+    lost_reason TEXT,
+    callbacks_json TEXT,
+    context_json TEXT,
+    model_for_hooks TEXT,
+    hook_recursion_depth INTEGER NOT NULL DEFAULT 0,
+    timeout_seconds INTEGER,
+    discord_message_id TEXT,
+    status_channel_id TEXT,
+    stdout_offset INTEGER NOT NULL DEFAULT 0,
+    stderr_offset INTEGER NOT NULL DEFAULT 0,
+    stdout_rotated INTEGER NOT NULL DEFAULT 0,
+    stderr_rotated INTEGER NOT NULL DEFAULT 0,
+    restarted_from INTEGER REFERENCES processes(id)
+  );
+  INSERT INTO processes_new SELECT * FROM processes;
+  DELETE FROM sqlite_sequence WHERE name = 'processes_new';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'processes_new', seq FROM sqlite_sequence WHERE name = 'processes';
+  DROP TABLE processes;
+  ALTER TABLE processes_new RENAME TO processes;
+  CREATE INDEX processes_agent_status ON processes (agent_name, status);
+  CREATE INDEX processes_pid ON processes (pid);
+  CREATE INDEX processes_status ON processes (status);
+  CREATE TABLE hooks_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    process_id INTEGER NOT NULL REFERENCES processes(id) ON DELETE CASCADE,
+    trigger_type TEXT NOT NULL CHECK (trigger_type IN ('on_exit', 'on_output_match', 'on_timeout', 'on_ready', 'on_ready_timeout', 'on_idle', 'on_resource')),
+    action TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    max_fires INTEGER NOT NULL,
+    fire_count INTEGER NOT NULL DEFAULT 0,
+    -- The last output position a firing consumed, per stream, so lines read again after a crash never fire twice.
+    seen_stdout_offset INTEGER NOT NULL DEFAULT 0,
+    seen_stderr_offset INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  INSERT INTO hooks_new SELECT * FROM hooks;
+  DELETE FROM sqlite_sequence WHERE name = 'hooks_new';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'hooks_new', seq FROM sqlite_sequence WHERE name = 'hooks';
+  DROP TABLE hooks;
+  ALTER TABLE hooks_new RENAME TO hooks;
+  CREATE INDEX hooks_process ON hooks (process_id);
+  CREATE TABLE hook_firings_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hook_id INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+    process_id INTEGER NOT NULL REFERENCES processes(id) ON DELETE CASCADE,
+    cause TEXT NOT NULL CHECK (cause IN ('output', 'exit', 'timeout', 'ready', 'ready_timeout', 'idle', 'resource')),
+    stream TEXT,
+    log_offset INTEGER,
+    merged_count INTEGER NOT NULL DEFAULT 1,
+    payload_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('gathering', 'pending', 'done', 'failed', 'refused')),
+    due_at TEXT NOT NULL,
+    result TEXT,
+    created_at TEXT NOT NULL,
+    done_at TEXT
+  );
+  INSERT INTO hook_firings_new SELECT * FROM hook_firings;
+  DELETE FROM sqlite_sequence WHERE name = 'hook_firings_new';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'hook_firings_new', seq FROM sqlite_sequence WHERE name = 'hook_firings';
+  DROP TABLE hook_firings;
+  ALTER TABLE hook_firings_new RENAME TO hook_firings;
+  CREATE INDEX hook_firings_hook ON hook_firings (hook_id);
+  CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
+  `,
+  `
   -- The spawn lease: the process that inserted a starting row, so a supervisor never judges a spawn still in progress.
   ALTER TABLE processes ADD COLUMN spawner_pid INTEGER;
   ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;

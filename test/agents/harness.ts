@@ -5,7 +5,7 @@ import { makeTempHome } from '../support/temp-home.js';
 import { trackPid } from '../support/child-cleanup.js';
 import { FakeLlmServer, type FakeLlmRequest, type FakeLlmServerOptions } from '../support/fake-llm-server.js';
 import { AgentRuntime } from '../../src/agents/agent-runtime.js';
-import type { AgentConfig } from '../../src/agents/agent-config.js';
+import { agentOwnerLoader, type AgentConfig } from '../../src/agents/agent-config.js';
 import type { FrontEnd, ProcessStatusView } from '../../src/agents/front-end.js';
 import { LlmClient, type LlmClientOptions } from '../../src/agents/llm-client.js';
 import { HookEngine } from '../../src/hooks/hook-engine.js';
@@ -92,7 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = openDatabase(join(home, 'chorus.db'));
   const log = silentLogger();
   const manager = new ProcessManager({
-    home, db, log, pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000,
+    home, db, log, pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000, loadOwner: agentOwnerLoader(home),
     ...(options.logCapBytes !== undefined && { logCapBytes: options.logCapBytes }),
   });
   const track = (pid: number | null) => { if (pid) trackPid(pid, { group: true, untilEndOfFile: isFileScoped }); };

@@ -1,5 +1,6 @@
 // `chorus status <pid>` shows a process's hooks with their fire counts, in text and --json, before and after a firing under `chorus supervise`.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,7 +32,7 @@ interface StatusJson {
 function clientHome() {
   const home = makeTempHome('chorus-cli-hooks-');
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log: silentLogger() });
+  const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home) });
   const hooks = new HookEngine({ manager, log: silentLogger(), port: new JournalPort(join(home, 'unused.jsonl')) });
   opened.push(async () => { await manager.close(); db.close(); });
   const gate = join(home, 'gate');

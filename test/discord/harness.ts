@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
-import { defaultAgentConfig, writeAgentConfig, type AgentConfig } from '../../src/agents/agent-config.js';
+import { agentOwnerLoader, defaultAgentConfig, writeAgentConfig, type AgentConfig } from '../../src/agents/agent-config.js';
 import { AgentRuntime } from '../../src/agents/agent-runtime.js';
 import { LlmClient } from '../../src/agents/llm-client.js';
 import { DiscordBot } from '../../src/discord/discord-bot.js';
@@ -114,7 +114,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
   const log = options.log ?? silentLogger();
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log, pollIntervalMs: 100, resourceIntervalMs: 300, graceMs: 1_000 });
+  const manager = new ProcessManager({ home, db, log, loadOwner: agentOwnerLoader(home), pollIntervalMs: 100, resourceIntervalMs: 300, graceMs: 1_000 });
   const track = (pid: number | null) => { if (pid) trackPid(pid, { group: true, untilEndOfFile: isFileScoped }); };
   manager.on('started', (p) => track(p.pid));
   manager.on('adopted', (p) => track(p.pid));

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ afterEach(async () => {
 function clientHome() {
   const home = makeTempHome();
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log: silentLogger() });
+  const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home) });
   const hooks = new HookEngine({ manager, log: silentLogger(), port: new JournalPort(join(home, 'unused.jsonl')) });
   opened.push(async () => { await manager.close(); db.close(); });
   const journal = () => {

@@ -3,6 +3,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { silentLogger } from '../../src/logger.js';
 import { ProcessManager, type ProcessManagerOptions } from '../../src/process/process-manager.js';
 import { makeTempHome } from './temp-home.js';
+import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { trackPid } from './child-cleanup.js';
 import { join } from 'node:path';
 
@@ -22,7 +23,7 @@ export async function startManager(options: Partial<ProcessManagerOptions> & { h
   const home = options.home ?? makeTempHome();
   const db = openDatabase(join(home, 'chorus.db'));
   const manager = new ProcessManager({
-    home, db, log: silentLogger(), pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000, ...options,
+    home, db, log: silentLogger(), pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000, loadOwner: agentOwnerLoader(home), ...options,
   });
   manager.on('started', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
   manager.on('adopted', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,7 +96,7 @@ export class RecoveryHome {
   readonly db = openDatabase(join(this.home, 'chorus.db'));
   readonly repo = new ProcessRepo(this.db);
   readonly supervisors = new SupervisorRepo(this.db);
-  readonly client = new ProcessManager({ home: this.home, db: this.db, log: silentLogger() });
+  readonly client = new ProcessManager({ home: this.home, db: this.db, log: silentLogger(), loadOwner: agentOwnerLoader(this.home) });
 
   constructor() {
     opened.push({ manager: this.client, db: this.db });
