@@ -6,11 +6,12 @@
 // spawns and restarts, `--race-parallel P` (16) at a time. Exits 1 when an invariant does not hold.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DIST, ROOT } from './lib/chorus.js';
+import { liveRunProcesses } from './chaos/live-runs.js';
 import { raceSpawners } from './chaos/spawner-race.js';
 import { commandFor, EXPECTED_EXIT, expectedStderr, expectedStdout, parseName, pickWork, seeded } from './chaos/workload.js';
 
@@ -142,7 +143,7 @@ for (let round = 1; round <= rounds; round += 1) {
 }
 
 // Before the last supervisor: every live process of this home must belong to a row that is still active.
-const untrackedBefore = liveProcesses().filter((p) => !isActiveRow(p.runDir)).length;
+const untrackedBefore = liveRunProcesses(home).filter((p) => !isActiveRow(p.runDir)).length;
 
 const settle = startSupervisor('settle', rounds + 1);
 await waitReady(settle);
@@ -155,7 +156,7 @@ if (!settle.settled) {
 await settle.exited;
 
 const report = check();
-const leftovers = liveProcesses();
+const leftovers = liveRunProcesses(home);
 for (const p of leftovers) {
   try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 }
@@ -186,20 +187,6 @@ function readLedger() {
   return out;
 }
 
-function liveProcesses() {
-  const out = [];
-  const needle = `CHORUS_RUN_DIR=${home}/`;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
-      const entry = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').find((e) => e.startsWith(needle));
-      if (entry) out.push({ pid: Number(name), runDir: entry.slice('CHORUS_RUN_DIR='.length) });
-    } catch { /* gone or not ours */ }
-  }
-  return out;
-}
 
 function isActiveRow(runDir) {
   const db = openDatabase(join(home, 'chorus.db'));

@@ -3,10 +3,11 @@
 // process that runs must have a `running` row (else `ps` hides it, `kill` cannot reach it, its hooks never fire).
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST, ROOT } from '../lib/chorus.js';
+import { liveRunProcesses } from './live-runs.js';
 
 const { openDatabase } = await import(join(DIST, 'store', 'database.js'));
 const { ProcessRepo } = await import(join(DIST, 'store', 'process-repo.js'));
@@ -25,18 +26,7 @@ function runCli(env, home, args) {
 
 /** Live processes that carry this home's run marker, by run directory. */
 function liveRuns(home) {
-  const out = new Map();
-  const needle = `CHORUS_RUN_DIR=${home}/`;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
-      const entry = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').find((e) => e.startsWith(needle));
-      if (entry) out.set(entry.slice('CHORUS_RUN_DIR='.length), Number(name));
-    } catch { /* gone or not ours */ }
-  }
-  return out;
+  return new Map(liveRunProcesses(home).map((p) => [p.runDir, p.pid]));
 }
 
 /**

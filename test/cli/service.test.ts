@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSystemdRunning } from '../../src/cli/service.js';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
-import { CHORUS_BIN, parseJson, runCli } from '../support/cli.js';
+import { homeWithRunningProcess } from '../support/agent-home.js';
+import { CHORUS_BIN, runCli } from '../support/cli.js';
 import { FakeDiscord } from '../support/fake-discord.js';
 import { makeTempHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
@@ -83,11 +84,7 @@ describe('chorus service', () => {
 
   it('the unit\'s ExecStart, stopped the way KillMode=process stops it (SIGTERM to the bot alone), exits 0 and leaves agents\' processes running', async () => {
     server = await FakeDiscord.start();
-    const home = makeTempHome();
-    mkdirSync(join(home, 'agents', 'alpha'), { recursive: true });
-    writeFileSync(join(home, 'agents', 'alpha', 'agent.json'), JSON.stringify({ channel_id: server.channels[1]!.id }));
-    const spawned = parseJson(await runCli(home, ['spawn', '--json', '--agent', 'alpha', '--', 'sleep 60']));
-    trackPid(spawned.pid, { group: true });
+    const { home, pid } = await homeWithRunningProcess(server.channels[1]!.id);
     const keys = serviceKeys((await runCli(home, ['service', 'install', '--print'])).stdout);
     const [command, ...args] = keys.get('ExecStart')!.split(' ');
     // As systemd starts it: from WorkingDirectory, with its own environment (here the test Discord's).
@@ -104,6 +101,6 @@ describe('chorus service', () => {
     process.kill(bot.pid!, 'SIGTERM');
     // Exit 0 on a stop: Restart=on-failure leaves a stopped bot stopped.
     expect(await exited).toBe(0);
-    expect(isAlive(spawned.pid)).toBe(true);
+    expect(isAlive(pid)).toBe(true);
   });
 });

@@ -1,11 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive, trackPid } from '../support/child-cleanup.js';
-import { parseJson, runCli } from '../support/cli.js';
+import { homeWithRunningProcess } from '../support/agent-home.js';
+import { isAlive } from '../support/child-cleanup.js';
 import { FakeDiscord } from '../support/fake-discord.js';
 import { runUntilExit, startSupervisor } from '../support/supervisor-process.js';
-import { makeTempHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
 
 // `chorus bot` as its own OS process against the local Discord: how it ends when Discord misbehaves (issue 9).
@@ -18,17 +15,13 @@ afterEach(async () => {
 
 async function setUp(): Promise<{ home: string; env: NodeJS.ProcessEnv; pid: number }> {
   server = await FakeDiscord.start();
-  const home = makeTempHome();
-  mkdirSync(join(home, 'agents', 'alpha'), { recursive: true });
-  writeFileSync(join(home, 'agents', 'alpha', 'agent.json'), JSON.stringify({ channel_id: server.channels[1]!.id }));
   // A process started before the bot: whatever happens to the bot, it keeps running.
-  const spawned = parseJson(await runCli(home, ['spawn', '--json', '--agent', 'alpha', '--', 'sleep 60']));
-  trackPid(spawned.pid, { group: true });
+  const { home, pid } = await homeWithRunningProcess(server.channels[1]!.id);
   const env = {
     DISCORD_TOKEN: server.token, DISCORD_API_URL: server.apiUrl, DISCORD_GUILD_ID: server.guildId,
     LOG_LEVEL: 'info', DISCORD_READY_TIMEOUT_SECONDS: '3',
   };
-  return { home, env, pid: spawned.pid };
+  return { home, env, pid };
 }
 
 /** The lines that are not pino's JSON log lines: what a person reads. */
