@@ -50,3 +50,8 @@ export function shortOutcome(record: ProcessRecord): string {
   if (record.status === 'killed') return record.signal ?? 'killed';
   return record.status;
 }
+
+/** How a row ran: confined by bubblewrap, or not. */
+export function describeSandbox(sandbox: ProcessRecord['sandbox']): string {
+  return sandbox === 'bwrap' ? 'bwrap (own pid namespace; writes only in its workspace and /tmp)' : 'none (unconfined: it could reach everything the bot\'s user can)';
+}

@@ -5,7 +5,7 @@ import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
 import type { AgentConfig } from './agent-config.js';
-import { COMMAND_WIDTHS, cutLine, elideMiddle, formatBytes, runTime, shortOutcome } from './describe.js';
+import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, runTime, shortOutcome } from './describe.js';
 import type { CommandReply } from './front-end.js';
 
 export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
@@ -186,6 +186,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
     `directory: ${record.workingDirectory}`,
     `status:    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
+    `sandbox:   ${describeSandbox(record.sandbox)}`,
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);

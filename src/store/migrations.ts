@@ -209,6 +209,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
   `
+  -- The fields an LLM endpoint added to an assistant message (reasoning_content, reasoning_details, ...) as JSON, and
+  -- that endpoint (base URL and model): they are sent back to it only.
+  ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
+  ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
+  `,
+  // Whether each process ran confined (bwrap) or not (none).
+  `
+  ALTER TABLE processes ADD COLUMN sandbox TEXT;
+  `,
+  `
   -- The spawn lease: the process that inserted a starting row, so a supervisor never judges a spawn still in progress.
   ALTER TABLE processes ADD COLUMN spawner_pid INTEGER;
   ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;

@@ -41,9 +41,14 @@ export interface ProcessRecord {
   stdoutRotated: number;
   stderrRotated: number;
   restartedFrom: number | null;
+  /** Whether it ran confined; rows from before the sandbox existed say `none`. */
+  sandbox: SandboxKind;
   /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
   spawner: { pid: number; startTicks: number; bootId: string } | null;
 }
+
+/** Stored as the same strings as src/process's SandboxKind. */
+export type SandboxKind = 'bwrap' | 'none';
 
 export interface NewProcess {
   command: string;
@@ -58,6 +63,7 @@ export interface NewProcess {
   hookRecursionDepth: number;
   timeoutSeconds: number | null;
   restartedFrom: number | null;
+  sandbox: SandboxKind;
 }
 
 export interface ProcessEnd {
@@ -97,6 +103,7 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     discord_message_id: p.discordMessageId,
     status_channel_id: p.statusChannelId,
     restarted_from: p.restartedFrom,
+    sandbox: p.sandbox,
   };
 }
 
@@ -138,6 +145,7 @@ function toRecord(row: Row): ProcessRecord {
     stdoutRotated: row.stdout_rotated as number,
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
+    sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
     spawner: row.spawner_pid === null || row.spawner_pid === undefined
       ? null
       : { pid: row.spawner_pid as number, startTicks: row.spawner_start_ticks as number, bootId: row.spawner_boot_id as string },
@@ -152,9 +160,9 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, spawner_pid, spawner_start_ticks, spawner_boot_id)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
-          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom,
+          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
           @spawnerPid, @spawnerStartTicks, @spawnerBootId)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
