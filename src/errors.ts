@@ -38,6 +38,7 @@ export const ERROR_MESSAGES = {
   INPUT_FULL: 'The process is not reading its input',
   NOT_INTERACTIVE: 'The process was not started interactive',
   TTY_UNAVAILABLE: 'No pseudo-terminal tool is installed',
+  DISCORD_GATEWAY: 'The Discord connection failed',
   INTERNAL: 'Internal error',
 } as const;
 

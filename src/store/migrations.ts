@@ -218,6 +218,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE processes ADD COLUMN sandbox TEXT;
   `,
+  `
+  -- The spawn lease: the process that inserted a starting row, so a supervisor never judges a spawn still in progress.
+  ALTER TABLE processes ADD COLUMN spawner_pid INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_boot_id TEXT;
+  `,
   // Issue 12: interaction. Whether stdin is a FIFO and whether a terminal was given; a STOP that someone sent;
   // the last signal sent and by whom; when the last output line was read (stored with the offsets).
   `

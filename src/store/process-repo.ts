@@ -51,6 +51,8 @@ export interface ProcessRecord {
   lastOutputAt: string | null;
   /** Whether it ran confined; rows from before the sandbox existed say `none`. */
   sandbox: SandboxKind;
+  /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
+  spawner: { pid: number; startTicks: number; bootId: string } | null;
 }
 
 /** Stored as the same strings as src/process's SandboxKind. */
@@ -168,6 +170,9 @@ function toRecord(row: Row): ProcessRecord {
     lastSignalAt: (row.last_signal_at ?? null) as string | null,
     lastOutputAt: (row.last_output_at ?? null) as string | null,
     sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
+    spawner: row.spawner_pid === null || row.spawner_pid === undefined
+      ? null
+      : { pid: row.spawner_pid as number, startTicks: row.spawner_start_ticks as number, bootId: row.spawner_boot_id as string },
   };
 }
 
@@ -179,10 +184,10 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, interactive, tty)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id, interactive, tty)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
           '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
-          @interactive, @tty)`),
+          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @interactive, @tty)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
@@ -212,10 +217,16 @@ export class ProcessRepo {
     };
   }
 
-  /** Inserts a row in state `starting`, invisible to lists until it is running. */
-  insertStarting(p: NewProcess, startedAt: string): number {
+  /**
+   * Inserts a row in state `starting`, invisible to lists until it is running. `spawner` is the lease: while that
+   * process lives, the spawn is in progress and no supervisor may judge the row.
+   */
+  insertStarting(p: NewProcess, startedAt: string, spawner?: { pid: number; startTicks: number; bootId: string }): number {
     const { isInteractive, isTty, ...rest } = p;
-    return Number(this.statements.insert.run({ ...rest, interactive: isInteractive ? 1 : 0, tty: isTty ? 1 : 0, startedAt }).lastInsertRowid);
+    return Number(this.statements.insert.run({
+      ...rest, interactive: isInteractive ? 1 : 0, tty: isTty ? 1 : 0, startedAt,
+      spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
+    }).lastInsertRowid);
   }
 
   setPaths(id: number, runDir: string, stdoutLog: string, stderrLog: string): void {

@@ -1,0 +1,16 @@
+import { type Check } from './check.js';
+import { databaseCheck, diskCheck, homeCheck, nodeCheck, procCheck, supervisorCheck } from './local-checks.js';
+import { discordGuildCheck, discordTokenCheck, llmCheck } from './remote-checks.js';
+
+/** What `chorus doctor` runs, in this order. A new check is one small module and one entry here. */
+export const DOCTOR_CHECKS: readonly Check[] = [
+  nodeCheck,
+  procCheck,
+  homeCheck,
+  databaseCheck,
+  supervisorCheck,
+  diskCheck,
+  discordTokenCheck,
+  discordGuildCheck,
+  llmCheck,
+];
