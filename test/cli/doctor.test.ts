@@ -63,7 +63,7 @@ describe('chorus doctor', () => {
     const { discord, llm } = await startServers();
     const home = await usedHome();
     const { code, report } = await doctor(home, envFor(discord, llm));
-    expect(report.checks.map((c) => c.name)).toEqual(['node', '/proc', 'CHORUS_HOME', 'database', 'supervisor', 'disk', 'discord token', 'discord guild', 'llm endpoint']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', '/proc', 'CHORUS_HOME', 'database', 'supervisor', 'disk', 'sandbox', 'discord token', 'discord guild', 'llm endpoint']);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
     expect(code).toBe(0);
@@ -71,6 +71,21 @@ describe('chorus doctor', () => {
     expect(check(report, 'discord guild').detail).toMatch(/reachable: Chorus Test Guild/);
     expect(check(report, 'database').detail).toMatch(/quick_check ok, schema version \d+/);
     expect(check(report, 'llm endpoint').detail).toMatch(/gpt-4o-mini is listed/);
+    expect(check(report, 'sandbox').detail).toMatch(/bwrap works: agent processes run confined \(CHORUS_SANDBOX=auto\)/);
+  });
+
+  it('reports the sandbox: a warning when bwrap is missing or it is off, a failure when it is required', async () => {
+    const home = await usedHome();
+    // A PATH without bwrap on it; the CLI itself runs from process.execPath.
+    const noBwrap = { PATH: '/nonexistent' };
+    const auto = await doctor(home, noBwrap);
+    expect(check(auto.report, 'sandbox')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/run unconfined/), fix: expect.stringMatching(/apt-get install bubblewrap/) });
+    expect(auto.code).toBe(0);
+    const required = await doctor(home, { ...noBwrap, CHORUS_SANDBOX: 'required' });
+    expect(check(required.report, 'sandbox')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/every spawn will be refused/), fix: expect.stringMatching(/apt-get install bubblewrap/) });
+    expect(required.code).not.toBe(0);
+    const off = await doctor(home, { CHORUS_SANDBOX: 'off' });
+    expect(check(off.report, 'sandbox')).toMatchObject({ status: 'warn', fix: expect.stringMatching(/CHORUS_SANDBOX=auto/) });
   });
 
   it('falls back to a one-token completion when the endpoint has no GET /models', async () => {
