@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { AppError } from './errors.js';
+import { SANDBOX_MODES, type SandboxMode } from './process/sandbox.js';
 
 export interface Config {
   discordToken: string | undefined;
@@ -19,6 +20,11 @@ export interface Config {
   killGraceMs: number;
   logCapBytes: number;
   registerCommandsOnStart: boolean;
+  discordReadyTimeoutMs: number;
+  /** auto: confine when bwrap works, else warn once; required: refuse to start a process unconfined; off. */
+  sandboxMode: SandboxMode;
+  /** The directory .env was read from; hidden from confined processes like CHORUS_HOME. */
+  envDir: string | undefined;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 5_000;
@@ -105,12 +111,17 @@ export function parseByteSize(text: string): number | undefined {
   return Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!;
 }
 
+/** What a confined process never sees besides CHORUS_HOME: the directory .env was read from, and the file itself. */
+export function protectedPaths(config: Pick<Config, 'envDir'>): string[] {
+  return config.envDir ? [config.envDir, join(config.envDir, '.env')] : [];
+}
+
 export function defaultChorusHome(): string {
   return join(homedir(), '.chorus-agents');
 }
 
-/** Reads and checks every key; the first bad one stops start-up with a line naming it. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Reads and checks every key; the first bad one stops start-up with a line naming it. `envDir`: where .env was read. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { envDir?: string | undefined } = {}): Config {
   const homeText = optional(env, 'CHORUS_HOME');
   const chorusHome = homeText === undefined
     ? defaultChorusHome()
@@ -136,6 +147,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const register = (optional(env, 'CHORUS_REGISTER_COMMANDS') ?? 'true').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(register)) throw configError('CHORUS_REGISTER_COMMANDS', 'true or false', register);
 
+  const sandboxMode = (optional(env, 'CHORUS_SANDBOX') ?? 'auto').toLowerCase();
+  if (!(SANDBOX_MODES as readonly string[]).includes(sandboxMode)) throw configError('CHORUS_SANDBOX', `one of ${SANDBOX_MODES.join(', ')}`, sandboxMode);
+
   const model = optional(env, 'LLM_MODEL') ?? 'gpt-4o-mini';
   if (!BARE_WORD.test(model) || model.length > MODEL_MAX_LENGTH) {
     throw configError('LLM_MODEL', `a model name without spaces or quotes, at most ${MODEL_MAX_LENGTH} characters, like gpt-4o-mini`, model);
@@ -155,5 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),
     logCapBytes,
     registerCommandsOnStart: register === 'true' || register === '1',
+    discordReadyTimeoutMs: parseInteger(env, 'DISCORD_READY_TIMEOUT_SECONDS', 1, 3_600, 60) * 1000,
+    sandboxMode: sandboxMode as SandboxMode,
+    envDir: options.envDir,
   };
 }

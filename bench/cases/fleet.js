@@ -14,9 +14,10 @@ import { median, nowMs, round, spread } from '../lib/stats.js';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * What process `k` of the fleet is started with when `features` is on: the second row. Today that is the hooks
- * (output match, exit, timeout) on every third process. Issues 11 and 13 add theirs here: `sandbox` (issue 11), `ready`
- * probes and the idle and resource watchdogs (issue 13), each on its share of the fleet, so their idle cost shows.
+ * What process `k` of the fleet is started with when `features` is on: the second row. Today that is every process
+ * sandboxed (issue 11; the bare row runs with CHORUS_SANDBOX=off) and hooks (output match, exit, timeout) on every
+ * third. Issue 13 adds its own here: `ready` probes and the idle and resource watchdogs, each on its share of the
+ * fleet, so their idle cost shows.
  */
 function featureRequest(k) {
   if (k % 3 !== 0) return { hooks: [] };
@@ -30,7 +31,7 @@ function featureRequest(k) {
 }
 
 /** The features the second row has on today, named in the output so a reader knows what it measured. */
-export const FEATURES_TODAY = ['hooks on 1/3 (on_output_match, on_exit, on_timeout)'];
+export const FEATURES_TODAY = ['sandbox (CHORUS_SANDBOX=auto) on all', 'hooks on 1/3 (on_output_match, on_exit, on_timeout)'];
 
 async function startChorusSupervisor(home) {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'chorus.js'), 'supervise'], {
@@ -74,7 +75,7 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   const home = makeHome();
   const agent = benchAgent(home);
   const supervisor = await startChorusSupervisor(home);
-  const client = openClient(home);
+  const client = openClient(home, { sandbox: features ? 'auto' : 'off' });
   const hooks = features ? new HookEngine({ manager: client.manager, port: new CountingPort(), log: silentLogger() }) : null;
   const pm2 = withPm2 ? await connectPm2() : null;
   const suffix = features ? `${size}_features` : String(size);

@@ -23,6 +23,21 @@ export function cutLine(text: string, max: number): string {
   return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
 }
 
+/**
+ * One line, at most `max` characters, keeping the start and the end with the middle elided: two commands that differ
+ * only after a long common prefix (a test filter, a port) stay told apart.
+ */
+export function elideMiddle(text: string, max: number): string {
+  const oneLine = text.replace(/\s*\n\s*/g, ' ⏎ ');
+  if (oneLine.length <= max) return oneLine;
+  if (max < 8) return cutLine(oneLine, max);
+  const tail = Math.floor((max - 1) * 0.4);
+  return `${oneLine.slice(0, max - 1 - tail)}…${oneLine.slice(oneLine.length - tail)}`;
+}
+
+/** Widths a command column is tried at, widest first: the whole command when the reply has room. */
+export const COMMAND_WIDTHS = [Infinity, 160, 120, 90, 60, 40] as const;
+
 /** Running time of a live process, total run time of an ended one. */
 export function runTime(record: ProcessRecord, now = Date.now()): string {
   const end = record.endedAt ? Date.parse(record.endedAt) : now;
@@ -33,5 +48,21 @@ export function runTime(record: ProcessRecord, now = Date.now()): string {
 export function shortOutcome(record: ProcessRecord): string {
   if (record.status === 'exited') return `exit ${record.exitCode}`;
   if (record.status === 'killed') return record.signal ?? 'killed';
+  if (record.status === 'running' && record.pausedAt) return 'paused';
   return record.status;
+}
+
+/** `interactive, tty, paused 12s, last output 3s ago`: how a running process can be talked to, or '' for none of it. */
+export function interactionTraits(record: ProcessRecord, now = Date.now()): string {
+  const traits: string[] = [];
+  if (record.isTty) traits.push('tty (interactive)');
+  else if (record.isInteractive) traits.push('interactive');
+  if (record.status === 'running' && record.pausedAt) traits.push(`paused ${formatDuration(now - Date.parse(record.pausedAt))} (CONT resumes)`);
+  if (record.lastOutputAt) traits.push(`last output ${formatDuration(now - Date.parse(record.lastOutputAt))} ago`);
+  return traits.join(', ');
+}
+
+/** How a row ran: confined by bubblewrap, or not. */
+export function describeSandbox(sandbox: ProcessRecord['sandbox']): string {
+  return sandbox === 'bwrap' ? 'bwrap (own pid namespace; writes only in its workspace and /tmp)' : 'none (unconfined: it could reach everything the bot\'s user can)';
 }

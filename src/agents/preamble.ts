@@ -2,7 +2,7 @@ import type { HookEngine } from '../hooks/hook-engine.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { ProcessRecord } from '../store/process-repo.js';
-import { cutLine, formatDuration, shortOutcome } from './describe.js';
+import { cutLine, formatDuration, shortOutcome, interactionTraits } from './describe.js';
 
 export const PREAMBLE_BUDGET = 2_000;
 const RECENT_ENDED = 5;
@@ -30,7 +30,9 @@ function liveHooks(source: PreambleSource, record: ProcessRecord): string[] {
 
 function runningLine(source: PreambleSource, record: ProcessRecord, now: number): string {
   const label = record.name ? ` "${cutLine(record.name, 30)}"` : '';
-  const parts = [`- pid ${record.pid} ${record.processType}${label}: ${cutLine(record.command, COMMAND_SHOWN)} (up ${formatDuration(now - Date.parse(record.startedAt))})`];
+  const traits = interactionTraits(record, now);
+  const unconfined = record.sandbox === 'none' ? ' [unconfined]' : '';
+  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (up ${formatDuration(now - Date.parse(record.startedAt))}${traits ? `; ${traits}` : ''})`];
   const last = lastLine(source, record);
   if (last !== undefined && last.trim()) parts.push(`  last: ${cutLine(last, LAST_LINE_SHOWN)}`);
   const hooks = liveHooks(source, record);
@@ -49,6 +51,18 @@ function endedLine(record: ProcessRecord, now: number): string {
  * last output line, live hooks) and the last few that ended, within `budget` characters.
  */
 export function buildPreamble(source: PreambleSource, agentName: string, options: { budget?: number; now?: number } = {}): string {
+  const sandbox = sandboxLine(source.manager);
+  return `${buildProcessLines(source, agentName, { ...options, budget: (options.budget ?? PREAMBLE_BUDGET) - sandbox.length - 1 })}\n${sandbox}`;
+}
+
+/** Where the agent's commands run, so it neither tries what the sandbox forbids nor assumes it is confined when it is not. */
+function sandboxLine(manager: ProcessManager): string {
+  return manager.sandbox.kind() === 'bwrap'
+    ? 'Sandbox: bwrap. Your commands see only your workspace and /tmp as writable, not other processes nor Chorus\'s files.'
+    : 'Sandbox: none. Your commands run unconfined, as the bot\'s user.';
+}
+
+function buildProcessLines(source: PreambleSource, agentName: string, options: { budget?: number; now?: number }): string {
   const budget = options.budget ?? PREAMBLE_BUDGET;
   const now = options.now ?? Date.now();
   const running = source.manager.list({ agentName, status: 'running', limit: 500 });

@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { config as loadDotenv } from 'dotenv';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, protectedPaths, type Config } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { createLogger, silentLogger } from '../logger.js';
 import { agentOwnerLoader, checkAgentName } from '../agents/agent-config.js';
@@ -16,12 +16,24 @@ import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
 import { table } from './format.js';
-import { cutLine, formatBytes, runTime, shortOutcome } from '../agents/describe.js';
+import { doctor } from './doctor.js';
+import { service } from './service.js';
+import { describeSandbox, elideMiddle, formatBytes, interactionTraits, runTime, shortOutcome } from '../agents/describe.js';
+import { INPUT_MAX_BYTES } from '../process/input.js';
+import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
+import { compileSafePattern } from '../hooks/safe-pattern.js';
+import {
+  formatCursor, parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, waitResultJson, type WaitCondition,
+} from '../agents/wait-process.js';
 
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** All of stdin, for `input` without text arguments. */
+  readStdin?: () => Promise<string>;
+  /** The terminal's width when stdout is one; undefined when piped (then nothing is cut). */
+  columns?: number | undefined;
 }
 
 const USAGE = `usage: chorus <verb> [options]
@@ -31,9 +43,15 @@ const USAGE = `usage: chorus <verb> [options]
   logs <pid> [--agent A] [--lines N] [--stream stdout|stderr|both] [--follow]
   kill <pid> [--agent A] [--force]           stop a process and its whole tree
   restart <pid> [--agent A]                  stop it if running, start the same command again
-  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--json] -- <command>
+  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--interactive] [--tty] [--json] -- <command>
+  input <pid> [--agent A] [--eof] [-- text]  type into an interactive process (text, else stdin as is)
+  signal <pid> <SIGNAL> [--agent A]          INT HUP QUIT TERM KILL USR1 USR2 STOP CONT WINCH
+  wait <pid> --until exit|output|match [--pattern RE] [--timeout S] [--cursor C] [--agent A] [--json]
   supervise                                  watch processes and run hooks, without a chat front end
   bot                                        run the bot (what npm start runs)
+  doctor [--json]                            check the setup; each failing check says how to fix it
+  service install [--system] [--print]       write a systemd unit that runs the bot (--print: only print it)
+  service uninstall [--system]               remove that unit
 
 CHORUS_HOME (default ~/.chorus-agents) selects the home; .env in the current directory is read.`;
 
@@ -53,6 +71,7 @@ function openManager(config: Config): ProcessManager {
   return new ProcessManager({
     home: config.chorusHome, db, log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }),
     graceMs: config.killGraceMs, logCapBytes: config.logCapBytes, loadOwner: agentOwnerLoader(config.chorusHome),
+    sandbox: { mode: config.sandboxMode, protectedDirs: protectedPaths(config) },
   });
 }
 
@@ -84,9 +103,13 @@ async function ps(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(values.all ? 'no processes' : 'no running processes (--all shows ended ones)');
     return 0;
   }
-  ctx.io.out(table(['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], rows.map((r) => [
-    String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, cutLine(r.name ? `${r.name}: ${r.command}` : r.command, 60),
-  ])));
+  const header = ['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'];
+  const cells = rows.map((r) => [String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, r.name ? `${r.name}: ${r.command}` : r.command]);
+  // On a terminal the command gets what the row leaves of its width (start…end); piped, it is printed whole.
+  const columns = ctx.io.columns;
+  const before = header.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...cells.map((c) => c[i]!.length)) + 2, 0);
+  const width = columns === undefined ? Infinity : Math.max(40, columns - before);
+  ctx.io.out(table(header, cells.map((c) => [...c.slice(0, -1), elideMiddle(c.at(-1)!, width)])));
   return 0;
 }
 
@@ -108,9 +131,13 @@ async function status(ctx: Context, args: string[]): Promise<number> {
     `directory ${record.workingDirectory}`,
     `status    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (by ${record.stoppedBy})` : ''}`,
     `started   ${record.startedAt}${record.endedAt ? `   ended ${record.endedAt}` : ''}   (${runTime(record)})`,
+    `sandbox   ${describeSandbox(record.sandbox)}`,
   ];
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  const traits = interactionTraits(record);
+  if (traits) lines.push(`io        ${traits}`);
+  if (record.lastSignal) lines.push(`signal    ${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}`);
   for (const [i, hook] of hooks.entries()) {
     lines.push(`${i === 0 ? 'hooks     ' : '          '}${hook.description} (fired ${hook.row.fireCount} of ${hook.row.maxFires})`);
   }
@@ -183,6 +210,7 @@ async function kill(ctx: Context, args: string[]): Promise<number> {
 async function restart(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('restart', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
   const record = lookup(ctx, positionals[0], values.agent, 'restart');
+  warnIfUnconfined(ctx);
   const started = await ctx.hooks.restartProcess({ id: record.id }, { by: 'cli' });
   if (values.json) printRow(ctx, started, true);
   else ctx.io.out(`restarted pid ${record.pid} as pid ${started.pid}`);
@@ -192,7 +220,7 @@ async function restart(ctx: Context, args: string[]): Promise<number> {
 async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('spawn', args, {
     agent: { type: 'string' }, cwd: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' },
-    category: { type: 'string' }, json: { type: 'boolean' },
+    category: { type: 'string' }, json: { type: 'boolean' }, interactive: { type: 'boolean' }, tty: { type: 'boolean' },
   });
   if (values.agent === undefined) throw new AppError('INVALID_INPUT', 'spawn: --agent is required');
   const agent = checkAgentName(values.agent, '--agent');
@@ -204,8 +232,9 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   }
   // One argument is a shell command line; several are argv words, quoted so the shell sees them unchanged.
   const command = positionals.length === 1 ? positionals[0]! : positionals.map(shellQuote).join(' ');
+  warnIfUnconfined(ctx);
   const record = await ctx.manager.spawn({
-    agent, command, workingDirectory: values.cwd, processType, name: values.name, category,
+    agent, command, workingDirectory: values.cwd, processType, name: values.name, category, interactive: values.interactive, tty: values.tty,
   });
   if (values.json) printRow(ctx, record, true);
   else {
@@ -215,12 +244,74 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   return 0;
 }
 
+async function input(ctx: Context, args: string[]): Promise<number> {
+  const dash = args.indexOf('--');
+  const { values, positionals } = parseVerbArgs('input', dash < 0 ? args : args.slice(0, dash), { agent: { type: 'string' }, eof: { type: 'boolean' } });
+  if (positionals.length > 1) throw new AppError('INVALID_INPUT', `input: the text goes after -- (got ${JSON.stringify(positionals[1])} before it)`);
+  const record = lookup(ctx, positionals[0], values.agent, 'input');
+  // Words after -- are a line (Enter added); without them, stdin is sent exactly as it comes.
+  const text = dash >= 0 ? `${args.slice(dash + 1).join(' ')}\n` : await (ctx.io.readStdin ?? readProcessStdin)();
+  if (Buffer.byteLength(text) > INPUT_MAX_BYTES) throw new AppError('INVALID_INPUT', `input: the text must be at most ${INPUT_MAX_BYTES} bytes (got ${Buffer.byteLength(text)})`);
+  const { bytes } = await ctx.manager.input({ id: record.id }, text, { isEof: values.eof ?? false });
+  ctx.io.out(`sent ${bytes} bytes to pid ${record.pid}${values.eof ? ' and closed its input' : ''}`);
+  return 0;
+}
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > INPUT_MAX_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function signalVerb(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('signal', args, { agent: { type: 'string' } });
+  const record = lookup(ctx, positionals[0], values.agent, 'signal');
+  if (positionals[1] === undefined) throw new AppError('INVALID_INPUT', `signal: the signal is required (one of ${SENDABLE_SIGNALS.join(', ')})`);
+  const signal = parseSignal(positionals[1], 'signal');
+  const after = ctx.manager.signal({ id: record.id }, signal, { by: 'cli' });
+  ctx.io.out(`sent SIG${signal} to pid ${after.pid}${after.pausedAt ? ' (paused)' : ''}`);
+  return 0;
+}
+
+async function waitVerb(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('wait', args, {
+    agent: { type: 'string' }, until: { type: 'string' }, pattern: { type: 'string' }, timeout: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' },
+  });
+  const record = lookup(ctx, positionals[0], values.agent, 'wait');
+  if (values.until === undefined) throw new AppError('INVALID_INPUT', `wait: --until is required (one of ${WAIT_CONDITIONS.join(', ')})`);
+  const until = parseChoice<WaitCondition>(values.until, 'until', WAIT_CONDITIONS, 'exit');
+  if (until === 'match' && values.pattern === undefined) throw new AppError('INVALID_INPUT', 'wait: --until match needs --pattern RE');
+  const pattern = values.pattern === undefined ? undefined : compileSafePattern(values.pattern, '--pattern', 'INVALID_INPUT');
+  const timeoutSeconds = parseIntegerOption(values.timeout, 'timeout', WAIT_TIMEOUT_MIN_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_DEFAULT_SECONDS);
+  const cursor = parseCursor(values.cursor, '--cursor');
+  const result = await waitForProcess(ctx.manager, record, { until, pattern, timeoutSeconds, cursor });
+  if (values.json) {
+    ctx.io.out(JSON.stringify({ ...processToJson(result.record), ...waitResultJson(result, until) }, null, 2));
+  } else {
+    for (const line of result.lines) ctx.io.out(line);
+    ctx.io.out(`${result.held ? 'held' : 'not held'}: pid ${result.record.pid} ${result.record.status === 'running' ? 'running' : describeEnd(result.record)}; next cursor ${formatCursor(result.nextCursor)}`);
+  }
+  // Like timeout(1): a wait whose condition did not hold fails.
+  return result.held ? 0 : 124;
+}
+
+/** CHORUS_SANDBOX=auto without a working bwrap: the one line that says the process runs unconfined, and the fix. */
+function warnIfUnconfined(ctx: Context): void {
+  const warning = ctx.manager.sandbox.warning();
+  if (warning) ctx.io.err(`chorus: warning: ${warning}`);
+}
+
 export function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 const VERBS: Record<string, (ctx: Context, args: string[]) => Promise<number>> = {
-  ps, status, logs, kill, restart, spawn: spawnVerb,
+  ps, status, logs, kill, restart, spawn: spawnVerb, input, signal: signalVerb, wait: waitVerb,
 };
 
 /** Runs one CLI verb; returns the exit code. Errors become one line on stderr. */
@@ -231,15 +322,19 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     return verb === undefined ? 2 : 0;
   }
   try {
-    if (existsSync('.env')) loadDotenv({ path: '.env', quiet: true });
-    const config = loadConfig(io.env);
+    const hasEnvFile = existsSync('.env');
+    if (hasEnvFile) loadDotenv({ path: '.env', quiet: true });
+    const config = loadConfig(io.env, { envDir: hasEnvFile ? process.cwd() : undefined });
     if (verb === 'bot' || verb === 'supervise') {
       const { runBot } = await import('../main.js');
       return await runBot(config, { headless: verb === 'supervise' });
     }
+    // Neither opens (nor creates) the home: doctor inspects it as it is, service only writes a unit file.
+    if (verb === 'doctor') return await doctor(config, args, io.out);
+    if (verb === 'service') return await service(args, io, { hasDiscordToken: config.discordToken !== undefined });
     const handler = VERBS[verb];
     if (!handler) {
-      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot'].join(', ')}`);
+      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot', 'doctor', 'service'].join(', ')}`);
       return 2;
     }
     const manager = openManager(config);
@@ -260,5 +355,6 @@ function defaultIo(): CliIo {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
     env: process.env,
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   };
 }

@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../agents/agent-config.js';
-import { cutLine, runTime } from '../agents/describe.js';
+import { cutLine, elideMiddle, runTime } from '../agents/describe.js';
 import type { FrontEnd, ProcessStatusView } from '../agents/front-end.js';
 import { describeEnd } from '../process/process-manager.js';
 
@@ -26,7 +26,7 @@ export class ConsoleFrontEnd implements FrontEnd {
     this.shownStates.set(record.id, state);
     const label = record.name ? ` (${cutLine(record.name, 40)})` : '';
     const what = view.isFinal ? `${describeEnd(record)} after ${runTime(record)}` : `${record.status} in the background`;
-    this.write(`[${agent.name}] pid ${record.pid}${label} ${what}: ${cutLine(record.command, 100)}`);
+    this.write(`[${agent.name}] pid ${record.pid}${label} ${what}: ${elideMiddle(record.command, 160)}`);
   }
 
   /** The last message an agent posted here: a typed line continues that conversation. */

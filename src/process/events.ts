@@ -29,6 +29,8 @@ export interface ProcessEvents {
   killed: [process: ProcessRecord];
   lost: [process: ProcessRecord];
   resources: [sample: ResourceSample];
+  /** Something people see changed while it runs: paused or resumed by a signal, a foreground command gone to the background. */
+  changed: [process: ProcessRecord];
 }
 
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {

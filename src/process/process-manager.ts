@@ -22,6 +22,12 @@ import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from 
 import type { SupervisorRow } from '../store/supervisor-repo.js';
 import { RollingTail, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
+import { inputFiles, sendInput } from './input.js';
+import { signalProcess, type SendableSignal } from './signals.js';
+import { stripTerminal } from './terminal.js';
+import { SandboxHost, type SandboxSettings } from './sandbox.js';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ProcessManagerOptions {
   home: string;
@@ -44,6 +50,8 @@ export interface ProcessManagerOptions {
   env?: NodeJS.ProcessEnv;
   /** Reads an owner's current settings by name (for restarts and spawns that name the agent). */
   loadOwner: OwnerLoader;
+  /** How processes are confined; by default `auto`, protecting the home and hiding the credentials of env.HOME. */
+  sandbox?: Partial<SandboxSettings> | undefined;
 }
 
 export interface StopOptions {
@@ -63,6 +71,8 @@ interface Entry {
   isStopping: boolean;
   ending: Promise<void> | null;
   timeoutTimer: NodeJS.Timeout | undefined;
+  /** When the last output line was read (epoch ms: a Date per line would cost a chatty child); stored with the offsets. */
+  lastOutputAtMs: number | null;
 }
 
 /** How long a paused group may take to stop entirely before the rotation goes ahead without the pause. */
@@ -85,6 +95,12 @@ function identityState(record: ProcessRecord): IdentityState {
 function identityOf(record: ProcessRecord): ProcessIdentity | undefined {
   if (record.pid === null || record.startTicks === null || record.bootId === null) return undefined;
   return { pid: record.pid, pgid: record.pgid ?? record.pid, startTicks: record.startTicks, bootId: record.bootId };
+}
+
+/** Whether a starting row's spawner (its lease) still runs: until it ends, the spawn is in progress. */
+function isSpawnInProgress(record: ProcessRecord): boolean {
+  if (!record.spawner) return false;
+  return checkIdentity({ ...record.spawner, pgid: 0 }, { checkGroup: false }) === 'alive';
 }
 
 function signalName(exitCode: number | null): string | null {
@@ -127,11 +143,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly dirtyOffsets = new Set<Entry>();
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadOwner: OwnerLoader;
+  /** Decides, for every spawn (and run_command), whether and how the process is confined. */
+  readonly sandbox: SandboxHost;
   private readonly entries = new Map<number, Entry>();
   private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private isSupervising = false;
   private isClosed = false;
+  private hasSpawnsInProgress = false;
   private dataVersion = -1;
   private lastOffsetFlush = 0;
 
@@ -161,6 +180,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
     this.env = options.env ?? process.env;
     this.loadOwner = options.loadOwner;
+    this.sandbox = new SandboxHost({
+      mode: 'auto', userHome: this.env.HOME ?? homedir(), emptyFile: join(this.home, 'sandbox-empty'), ...options.sandbox,
+      protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
+    });
   }
 
   /** The store connection; layers above share it, so their writes can join the core's transactions. */
@@ -181,17 +204,20 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   async startSupervising(): Promise<void> {
     acquireSupervisorLock(this.supervisorRepo, this.home);
     this.isSupervising = true;
+    // The probe runs once, here, so no spawn pays for it; auto without a working bwrap says so once.
+    const warning = this.sandbox.warning();
+    if (warning) this.log.warn({ fix: 'apt-get install bubblewrap, or CHORUS_SANDBOX=off to silence this' }, warning);
     await this.reconcile();
     this.timers.push(setInterval(() => void this.poll(), this.pollIntervalMs));
     for (const timer of this.timers) timer.unref();
     this.resources.start();
-    this.log.info({ processes: this.entries.size }, 'supervising');
+    this.log.info({ processes: this.entries.size, sandbox: this.sandbox.kind() }, 'supervising');
   }
 
   async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: ProcessOwner | string }): Promise<ProcessRecord> {
     const agent = typeof request.agent === 'string' ? this.loadOwner(request.agent) : request.agent;
-    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.env);
-    this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType }, 'process started');
+    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.sandbox, this.env);
+    this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType, sandbox: record.sandbox }, 'process started');
     if (this.isSupervising) {
       this.attach(record, { child });
       this.emit('started', record);
@@ -256,6 +282,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     }
     this.repo.requestStop(record.id, options.by);
     if (entry) entry.isStopping = true;
+    // A paused process acts on SIGTERM only once it runs again.
+    if (record.pausedAt) signalProcess(identityOf(record)!, null, 'CONT', { isTty: false });
     let signal: string;
     try {
       ({ signal } = await killTree(identityOf(record)!, runMarker(record.runDir), { graceMs: this.graceMs, force: options.force ?? false }));
@@ -284,6 +312,49 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
+  /**
+   * Sends a signal to a running process (its group, and the processes of its terminal) after the identity check, and
+   * records who sent what; STOP marks it paused until CONT. A stop someone asked for goes through kill().
+   */
+  signal(lookup: ProcessLookup, signal: SendableSignal, options: { by: string }): ProcessRecord {
+    const record = this.resolve(lookup);
+    if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)}); nothing was signalled`);
+    const identity = identityOf(record);
+    if (!identity || isForbiddenPid(identity.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
+    signalProcess(identity, runMarker(record.runDir), signal, { isTty: record.isTty });
+    this.repo.recordSignal(record.id, signal, options.by, new Date().toISOString());
+    const fresh = this.repo.get(record.id)!;
+    const entry = this.entries.get(record.id);
+    if (entry) entry.record = { ...entry.record, pausedAt: fresh.pausedAt };
+    this.log.info({ id: record.id, pid: record.pid, signal, by: options.by }, 'signal sent');
+    this.emit('changed', fresh);
+    return fresh;
+  }
+
+  /** Writes to the stdin of a running interactive process (whole, or refused); `eof` closes it after the text. */
+  async input(lookup: ProcessLookup, text: string, options: { isEof?: boolean } = {}): Promise<{ record: ProcessRecord; bytes: number }> {
+    const record = this.resolve(lookup);
+    if (!record.isInteractive) {
+      throw new AppError('NOT_INTERACTIVE', `pid ${record.pid} reads no input (its stdin is /dev/null); start it with interactive (or tty) to send it input`);
+    }
+    if (record.status !== 'running' || this.observe(record).status !== 'running') {
+      throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(this.observe(record))}); nothing was sent`);
+    }
+    const { bytes } = await sendInput(inputFiles(record.runDir), text, options);
+    this.log.info({ id: record.id, pid: record.pid, bytes, eof: options.isEof ?? false }, 'input sent');
+    return { record, bytes };
+  }
+
+  /** A foreground command that goes on as a background process (with its status message). */
+  moveToBackground(id: number): ProcessRecord | undefined {
+    if (!this.repo.setProcessType(id, 'background')) return undefined;
+    const fresh = this.repo.get(id)!;
+    const entry = this.entries.get(id);
+    if (entry) entry.record = { ...entry.record, processType: 'background' };
+    this.emit('changed', fresh);
+    return fresh;
+  }
+
   /** Stops the process if it runs, then starts the same command again (same directory, type, name), linked to the old row. */
   async restart(lookup: ProcessLookup, options: StopOptions & { withRow?: SpawnRequest['withRow'] }): Promise<ProcessRecord> {
     const old = this.resolve(lookup);
@@ -298,7 +369,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       agent: old.agentName,
       command: old.command,
       workingDirectory: old.workingDirectory,
-      processType: old.processType,
+      processType: old.processType === 'foreground' ? 'background' : old.processType,
       name: old.name ?? undefined,
       category: old.category ?? undefined,
       spawnedByBranch: old.spawnedByBranch ?? undefined,
@@ -307,6 +378,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       hookRecursionDepth: old.hookRecursionDepth,
       timeoutSeconds: old.timeoutSeconds ?? undefined,
       restartedFrom: old.id,
+      interactive: old.isInteractive,
+      tty: old.isTty,
       withRow: options.withRow,
     });
   }
@@ -355,6 +428,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       isStopping: false,
       ending: null,
       timeoutTimer: undefined,
+      lastOutputAtMs: null,
       monitor: new OutputMonitor({
         stdoutLog: record.stdoutLog,
         stderrLog: record.stderrLog,
@@ -366,12 +440,16 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         log: this.log.child({ id: record.id }),
         onLine: (stream, line) => {
           this.dirtyOffsets.add(entry);
-          tail.push(stream, line.text);
-          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
+          entry.lastOutputAtMs = Date.now();
+          // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
+          const text = record.isTty ? stripTerminal(line.text) : line.text;
+          tail.push(stream, text);
+          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),
         onExitFile: () => this.checkEnded(entry),
-        pauseWriters: () => pauseGroup(entry.identity),
+        // A group someone paused writes nothing, and must not be resumed by the rotation.
+        pauseWriters: async () => (entry.record.pausedAt ? 'none' : pauseGroup(entry.identity)),
       }),
     };
     this.entries.set(record.id, entry);
@@ -379,7 +457,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     entry.monitor.watch();
     options.child?.once('exit', () => this.checkEnded(entry));
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
-    entry.monitor.drain().then(() => resumeIfPaused(entry.identity, this.log), (error: unknown) => {
+    entry.monitor.drain().then(() => { if (!entry.record.pausedAt) resumeIfPaused(entry.identity, this.log); }, (error: unknown) => {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
@@ -448,6 +526,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
   private async reconcile(): Promise<void> {
     this.dataVersion = this.supervisorRepo.dataVersion();
+    this.hasSpawnsInProgress = false;
     const pending: Promise<unknown>[] = [];
     for (const record of this.repo.listActive()) {
       if (this.entries.has(record.id)) continue;
@@ -459,6 +538,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private async adopt(initial: ProcessRecord): Promise<void> {
     let record = initial;
     if (record.status === 'starting') {
+      // A spawn in progress is never judged: its spawner records it, or dies and leaves it to the next look.
+      if (isSpawnInProgress(record)) {
+        this.hasSpawnsInProgress = true;
+        return;
+      }
+      // Checked after the lease ended, so no spawner can start the shim after this look.
       const found = this.findStartingProcess(record);
       if (!found) {
         const ended = await this.settleEnded(record, 'gone');
@@ -507,7 +592,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         }
       }
       const version = this.supervisorRepo.dataVersion();
-      if (version !== this.dataVersion) await this.reconcile();
+      // A spawner that dies mid-spawn writes nothing, so rows left to a lease are looked at again on every poll.
+      if (version !== this.dataVersion || this.hasSpawnsInProgress) await this.reconcile();
       if (Date.now() - this.lastOffsetFlush >= this.offsetFlushMs) this.flushOffsets(false);
     } catch (error) {
       this.log.error({ err: error }, 'supervisor poll failed');
@@ -542,6 +628,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         const p = entry.monitor.positions();
         this.repo.saveOffsets(entry.record.id, {
           stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
+          lastOutputAt: entry.lastOutputAtMs === null ? null : new Date(entry.lastOutputAtMs).toISOString(),
         });
         this.dirtyOffsets.delete(entry);
       }

@@ -7,7 +7,10 @@ import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessTy
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
-import { shimArgs } from './shim.js';
+import type { SandboxHost } from './sandbox.js';
+import { commandArgv, shimArgs } from './shim.js';
+import { createInputFifos, inputFiles } from './input.js';
+import { terminalArgv } from './terminal.js';
 import type { ProcessOwner } from './owner.js';
 import { ensureWorkspaceDir, resolveWorkingDirectory } from './workspace.js';
 
@@ -25,6 +28,10 @@ export interface SpawnRequest {
   hookRecursionDepth?: number | undefined;
   timeoutSeconds?: number | undefined;
   restartedFrom?: number | undefined;
+  /** stdin is a FIFO the shim holds open (send_input); otherwise /dev/null. */
+  interactive?: boolean | undefined;
+  /** Runs under a pseudo-terminal (util-linux script); implies interactive. */
+  tty?: boolean | undefined;
   /** Runs inside the transaction that inserts the row (hooks are stored with their process, or not at all). */
   withRow?: ((processId: number) => void) | undefined;
 }
@@ -50,6 +57,24 @@ export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
 }
 
+/** The command's argv inside any sandbox: under a terminal (terminal.ts) when asked, then the command. */
+export function commandLauncher(command: string, isTty: boolean): string[] {
+  // Under a terminal the program buffers by lines already (it sees a tty).
+  const inner = commandArgv(command, { isLineBuffered: !isTty });
+  return isTty ? terminalArgv(inner) : inner;
+}
+
+/** script runs its command with $SHELL; a terminal needs a TERM. */
+function terminalEnv(parentEnv: NodeJS.ProcessEnv): Record<string, string> {
+  return { SHELL: '/bin/sh', TERM: parentEnv.TERM && parentEnv.TERM !== 'dumb' ? parentEnv.TERM : 'xterm' };
+}
+
+/** This process, as the lease a starting row carries until the spawn is recorded. */
+function spawnLease(): { pid: number; startTicks: number; bootId: string } | undefined {
+  const self = captureIdentity(process.pid);
+  return self && { pid: self.pid, startTicks: self.startTicks, bootId: self.bootId };
+}
+
 /** Everything checked before anything exists: nothing is spawned or written when a check fails. */
 export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { command: string; cwd: string } {
   const command = checkCommand(request.command);
@@ -64,11 +89,13 @@ export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { comma
 
 /**
  * Starts the command through the shim, detached in its own process group, with stdout and stderr going straight to
- * files. The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
+ * files (which reach a sandboxed command as open descriptors: it never sees the run directory). The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
  * becomes `running`, visible to every list, in the transaction that records its identity.
  */
-export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
+export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
   const { command, cwd } = validateSpawn(request, repo);
+  // Before the row exists: `required` without a working sandbox refuses here, with nothing written.
+  const launcher = sandbox.launcher(request.agent, cwd);
   const fields: NewProcess = {
     command,
     name: request.name ?? null,
@@ -82,7 +109,12 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     hookRecursionDepth: request.hookRecursionDepth ?? 0,
     timeoutSeconds: request.timeoutSeconds ?? null,
     restartedFrom: request.restartedFrom ?? null,
+    isInteractive: (request.interactive ?? false) || (request.tty ?? false),
+    isTty: request.tty ?? false,
+    sandbox: launcher.sandbox,
   };
+  // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
+  const commandLine = commandLauncher(command, fields.isTty);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
@@ -92,7 +124,7 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     if (active >= request.agent.maxProcesses) {
       throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
     }
-    const rowId = repo.insertStarting(fields, new Date().toISOString());
+    const rowId = repo.insertStarting(fields, new Date().toISOString(), spawnLease());
     // Unique even when a fresh database reuses row ids beside old run directories.
     const runDir = join(parent, `${rowId}-${Date.now().toString(36)}`);
     repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
@@ -111,7 +143,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
       CHORUS_AGENT: request.agent.name,
       CHORUS_PROCESS_ID: String(id),
     });
-    child = spawn('/bin/sh', shimArgs(command, exitFilePath(row.runDir)), {
+    const input = fields.isInteractive ? inputFiles(row.runDir) : undefined;
+    if (input) createInputFifos(input);
+    if (fields.isTty) Object.assign(env, terminalEnv(parentEnv));
+    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandLine], input), {
       cwd,
       env,
       detached: true,

@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { FakeGateway, type GatewayCounters } from './fake-discord/gateway.js';
 import type { Payload, UploadedFile } from './fake-discord/http.js';
 import {
-  InteractionBuilder, type AutocompleteInput, type BuiltInteraction, type ButtonInput, type CommandInput,
+  InteractionBuilder, type AutocompleteInput, type BuiltInteraction, type ButtonInput, type CommandInput, type ModalSubmitInput,
 } from './fake-discord/interaction-builder.js';
 import type { ChannelInfo, FakeUser, RoleInfo } from './fake-discord/payloads.js';
 import { dispatchMessage, readyPayloads } from './fake-discord/dispatch.js';
@@ -20,7 +20,7 @@ import {
 export { DISCORD_ERRORS } from './fake-discord/errors.js';
 export type { Payload, UploadedFile } from './fake-discord/http.js';
 export type {
-  ActorInput, AutocompleteInput, ButtonInput, CommandInput, OptionValue, RawOption,
+  ActorInput, AutocompleteInput, ButtonInput, CommandInput, ModalSubmitInput, OptionValue, RawOption,
 } from './fake-discord/interaction-builder.js';
 export type { ChannelInfo, RoleInfo, StoredAttachment } from './fake-discord/payloads.js';
 export type {
@@ -317,6 +317,30 @@ export class FakeDiscord {
     this.gateway.drop(code);
   }
 
+  /**
+   * Closes every gateway connection with `code`, now and at each later IDENTIFY/RESUME (4002 keeps discord.js
+   * retrying, 4004 and 4010-4014 are fatal to it); `null` lets connections through again.
+   */
+  closeEveryConnection(code: number | null): void {
+    this.gateway.rejectConnections(code);
+  }
+
+  /**
+   * A payload discord.js cannot parse: a button interaction whose message has `thread: null`, or an autocomplete
+   * with no `data`. Delivered like any interaction.
+   */
+  sendMalformedInteraction(kind: 'button-thread-null' | 'autocomplete-no-data', input: { messageId?: string; channelId?: string } = {}): SentInteraction {
+    if (kind === 'button-thread-null') {
+      if (!input.messageId) throw new Error('sendMalformedInteraction: button-thread-null needs a messageId');
+      const built = this.builder.button({ customId: 'proc:logs:1', messageId: input.messageId, userId: this.ownerUserId });
+      (built.payload.message as Payload).thread = null;
+      return this.register(built);
+    }
+    const built = this.builder.autocomplete({ name: 'process', subcommand: 'kill', focused: 'pid', channelId: input.channelId ?? this.channelId, userId: this.ownerUserId });
+    delete built.payload.data;
+    return this.register(built);
+  }
+
   /** Sends op 7 Reconnect; discord.js reconnects and resumes. */
   requestReconnect(): void {
     this.gateway.requestReconnect();
@@ -340,6 +364,11 @@ export class FakeDiscord {
 
   sendButton(input: ButtonInput): SentInteraction {
     return this.register(this.builder.button(input));
+  }
+
+  /** A user submitting a modal the bot showed (its `customId`) with these text input values. */
+  sendModalSubmit(input: ModalSubmitInput): SentInteraction {
+    return this.register(this.builder.modalSubmit(input));
   }
 
   /** Sends any interaction payload; `id`, `token` and `application_id` are filled in when missing. */
