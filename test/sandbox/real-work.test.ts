@@ -46,7 +46,8 @@ describeSandbox('real work inside the sandbox', () => {
     trackPid(started.pid!, { group: true });
     await waitFor(() => w.manager.tail(started.id)?.some((l) => l.text === 'ready'), { what: 'the trap to be set' });
     // Everything inside is visible from the host and counted: the shim, bwrap, its init, the shell, a sleep.
-    const usage = await waitFor(() => { const u = w.manager.usage(started.id); return u && u.processCount >= 4 && u; }, { what: 'a resource sample' });
+    // Asked for as a person asks (nothing is sampled while nobody looks).
+    const usage = await waitFor(() => { const u = w.manager.usage(started.id, { maxAgeMs: 0 }); return u && u.processCount >= 4 && u; }, { what: 'a resource sample' });
     expect(usage.rssBytes).toBeGreaterThan(0);
 
     const restarted = await w.manager.restart({ id: started.id }, { by: 'test' });
