@@ -21,6 +21,8 @@ import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from 
 import type { SupervisorRow } from '../store/supervisor-repo.js';
 import { RollingTail, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
+import { Readiness } from './readiness.js';
+import { RestartEngine } from './restart-policy.js';
 
 export interface ProcessManagerOptions {
   home: string;
@@ -39,6 +41,8 @@ export interface ProcessManagerOptions {
 
 export interface StopOptions {
   force?: boolean;
+  /** Stop this run and start the next one through the restart policy (counted, with backoff). */
+  isRestart?: boolean;
   /** Who asked: a user id, `agent:<name>`, `hook:<id>`, `cli`, `timeout`. */
   by: string;
 }
@@ -116,6 +120,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly offsetFlushMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadOwner: OwnerLoader;
+  /** Restart policies: pending restarts, backoff, the crash loop. */
+  readonly restarts: RestartEngine;
+  private readonly readiness: Readiness;
   private readonly entries = new Map<number, Entry>();
   private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -137,6 +144,25 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
     this.env = options.env ?? process.env;
     this.loadOwner = options.loadOwner;
+    this.restarts = new RestartEngine({
+      repo: this.repo,
+      log: this.log,
+      spawnNext: (previous, next) => this.spawn({ ...this.requestFrom(previous), ...next, restartedFrom: previous.id }),
+      onRestarting: (record) => this.emit('restarting', record),
+      onCrashLoop: (record) => this.emit('exited', record),
+    });
+    this.readiness = new Readiness({
+      repo: this.repo,
+      log: this.log,
+      onReady: (record) => {
+        this.log.info({ id: record.id, pid: record.pid }, 'process ready');
+        this.emit('ready', record);
+      },
+      onFailed: (record, reason) => {
+        this.log.info({ id: record.id, pid: record.pid, reason }, 'process not ready');
+        this.emit('readyFailed', record, reason);
+      },
+    });
   }
 
   /** The store connection; layers above share it, so their writes can join the core's transactions. */
@@ -177,8 +203,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   /** Finds a row by id, or by pid (the live row wins when the OS reused a pid), optionally within one agent. */
   find(lookup: ProcessLookup): ProcessRecord | undefined {
-    if ('id' in lookup) return this.repo.get(lookup.id);
-    return this.repo.getByPid(lookup.pid, lookup.agentName);
+    const found = 'id' in lookup ? this.repo.get(lookup.id) : this.repo.getByPid(lookup.pid, lookup.agentName);
+    // One handle across policy restarts: an earlier run's pid or id names the current run.
+    return found && this.repo.current(found);
   }
 
   /** Like find, but a missing row, or one of another agent, is a user-facing error. */
@@ -220,6 +247,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
    */
   async kill(lookup: ProcessLookup, options: StopOptions): Promise<ProcessRecord> {
     const record = this.resolve(lookup);
+    if (record.status === 'restarting' && !options.isRestart) {
+      const cancelled = this.restarts.cancel(record, options.by);
+      if (cancelled) {
+        this.log.info({ id: record.id, by: options.by }, 'pending restart cancelled');
+        this.emit('killed', cancelled);
+        return cancelled;
+      }
+    }
     if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)})`);
     if (record.pid === null || isForbiddenPid(record.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
     const state = identityState(record);
@@ -229,7 +264,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       const why = ended.status === 'lost' ? `it is gone (${ended.lostReason})` : `it already ended (${describeEnd(ended)})`;
       throw new AppError(state === 'mismatch' ? 'PROCESS_IDENTITY_MISMATCH' : 'PROCESS_NOT_RUNNING', `pid ${record.pid}: ${why}; nothing was signalled`);
     }
-    this.repo.requestStop(record.id, options.by);
+    if (options.isRestart) this.repo.requestRestart(record.id, options.by);
+    else this.repo.requestStop(record.id, options.by);
     if (entry) entry.isStopping = true;
     let signal: string;
     try {
@@ -243,7 +279,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       endedAt: new Date().toISOString(),
     };
     if (entry) await this.finishEntry(entry, end);
-    else this.repo.finish(record.id, end);
+    else this.restarts.settle(record, end);
     this.log.info({ id: record.id, pid: record.pid, signal, by: options.by }, 'process stopped');
     return this.repo.get(record.id)!;
   }
@@ -262,6 +298,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Stops the process if it runs, then starts the same command again (same directory, type, name), linked to the old row. */
   async restart(lookup: ProcessLookup, options: StopOptions & { withRow?: SpawnRequest['withRow'] }): Promise<ProcessRecord> {
     const old = this.resolve(lookup);
+    // A person's restart replaces a pending policy restart rather than adding a second run.
+    if (old.status === 'restarting') this.restarts.cancel(old, options.by);
     if (old.status === 'running') {
       try {
         await this.kill({ id: old.id }, options);
@@ -269,7 +307,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         if (!(error instanceof AppError) || !['PROCESS_NOT_RUNNING', 'PROCESS_IDENTITY_MISMATCH'].includes(error.code)) throw error;
       }
     }
-    return this.spawn({
+    return this.spawn({ ...this.requestFrom(old), restartedFrom: old.id, withRow: options.withRow });
+  }
+
+  /** The same command, directory, type, name, readiness and restart policy as a row: for restarts of every kind. */
+  private requestFrom(old: ProcessRecord): Omit<SpawnRequest, 'agent'> & { agent: string } {
+    return {
       agent: old.agentName,
       command: old.command,
       workingDirectory: old.workingDirectory,
@@ -281,9 +324,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       modelForHooks: old.modelForHooks ?? undefined,
       hookRecursionDepth: old.hookRecursionDepth,
       timeoutSeconds: old.timeoutSeconds ?? undefined,
-      restartedFrom: old.id,
-      withRow: options.withRow,
-    });
+      readyJson: old.readyJson ?? undefined,
+      restartJson: old.restartJson ?? undefined,
+    };
   }
 
   /** What is true of a row now, from /proc and the exit file, without writing (the CLI's view). */
@@ -300,6 +343,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (this.isClosed) return;
     this.isClosed = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.readiness.close();
+    this.restarts.close();
     await Promise.allSettled([...this.entries.values()].map((e) => e.ending));
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timeoutTimer);
@@ -344,6 +389,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         onLine: (stream, line) => {
           entry.areOffsetsDirty = true;
           tail.push({ stream, text: line.text });
+          this.readiness.noteLine(record.id, line.text);
           this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),
@@ -360,6 +406,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
+    this.readiness.watch(record);
+    this.restarts.armUptime(record);
     return entry;
   }
 
@@ -390,9 +438,11 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private finishEntry(entry: Entry, end: ProcessEnd): Promise<void> {
     entry.ending ??= (async () => {
       clearTimeout(entry.timeoutTimer);
+      this.readiness.unwatch(entry.record.id);
+      this.restarts.disarmUptime(entry.record.id);
       await entry.monitor.finish();
       this.saveOffsets(entry);
-      this.repo.finish(entry.record.id, end);
+      this.restarts.settle(entry.record, end);
       // Listeners of the end event still read the tail and usage of the entry; it is forgotten after them.
       this.announceEnd(this.repo.get(entry.record.id)!);
       this.entries.delete(entry.record.id);
@@ -404,9 +454,13 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   private announceEnd(record: ProcessRecord): void {
     this.log.info({ id: record.id, pid: record.pid, status: record.status, exitCode: record.exitCode, signal: record.signal }, 'process ended');
-    if (record.status === 'exited') this.emit('exited', record);
+    if (record.status === 'exited' || record.status === 'crash_loop') this.emit('exited', record);
     else if (record.status === 'killed') this.emit('killed', record);
     else if (record.status === 'lost') this.emit('lost', record);
+    else if (record.status === 'restarting') {
+      this.emit('restarting', record);
+      if (this.isSupervising) this.restarts.schedule(record);
+    }
   }
 
   /** A row found not running: as supervisor, scan its output and finish it; as client, just record it. */
@@ -415,7 +469,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const entry = this.entries.get(record.id);
     if (entry) await this.finishEntry(entry, end);
     else if (this.isSupervising) await this.finishEntry(this.attach(record, { isSettling: true })!, end);
-    else this.repo.finish(record.id, end);
+    else this.restarts.settle(record, end);
     return this.repo.get(record.id)!;
   }
 
@@ -428,6 +482,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       pending.push(this.adopt(record));
     }
     await Promise.all(pending);
+    // Pending restarts stored by an earlier supervisor or a client: each is armed once, at its stored due time.
+    if (this.isSupervising) this.restarts.resume();
   }
 
   private async adopt(initial: ProcessRecord): Promise<void> {

@@ -25,6 +25,11 @@ export interface SpawnRequest {
   hookRecursionDepth?: number | undefined;
   timeoutSeconds?: number | undefined;
   restartedFrom?: number | undefined;
+  /** Readiness probe and restart policy, as stored JSON (src/process/supervision-spec.ts). */
+  readyJson?: string | undefined;
+  restartJson?: string | undefined;
+  restartCount?: number | undefined;
+  restartStreak?: number | undefined;
   /** Runs inside the transaction that inserts the row (hooks are stored with their process, or not at all). */
   withRow?: ((processId: number) => void) | undefined;
 }
@@ -82,6 +87,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     hookRecursionDepth: request.hookRecursionDepth ?? 0,
     timeoutSeconds: request.timeoutSeconds ?? null,
     restartedFrom: request.restartedFrom ?? null,
+    readyJson: request.readyJson ?? null,
+    restartJson: request.restartJson ?? null,
+    restartCount: request.restartCount ?? 0,
+    restartStreak: request.restartStreak ?? 0,
   };
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });

@@ -1,13 +1,13 @@
 import type { Db } from './database.js';
 import type { LogStream } from './process-repo.js';
 
-export type FiringCause = 'output' | 'exit' | 'timeout';
+export type FiringCause = 'output' | 'exit' | 'timeout' | 'ready' | 'ready_timeout' | 'idle' | 'resource';
 export type FiringStatus = 'gathering' | 'pending' | 'done' | 'failed' | 'refused';
 
 export interface HookRow {
   id: number;
   processId: number;
-  triggerType: 'on_exit' | 'on_output_match' | 'on_timeout';
+  triggerType: 'on_exit' | 'on_output_match' | 'on_timeout' | 'on_ready' | 'on_ready_timeout' | 'on_idle' | 'on_resource';
   action: string;
   specJson: string;
   maxFires: number;
@@ -100,7 +100,7 @@ export class HookRepo {
       exitFiringCount: db.prepare(`SELECT COUNT(*) AS n FROM hook_firings WHERE hook_id = ? AND cause = 'exit'`),
       // Ended processes with exit hooks that never got an exit decision (a crash between the end and the firing).
       undecidedExitHooks: db.prepare(`SELECT h.* FROM hooks h JOIN processes p ON p.id = h.process_id
-        WHERE h.trigger_type = 'on_exit' AND p.status IN ('exited', 'lost') AND h.fire_count < h.max_fires
+        WHERE h.trigger_type = 'on_exit' AND p.status IN ('exited', 'lost', 'crash_loop') AND p.superseded_by IS NULL AND h.fire_count < h.max_fires
         AND NOT EXISTS (SELECT 1 FROM hook_firings f WHERE f.hook_id = h.id AND f.cause = 'exit')`),
     };
   }
