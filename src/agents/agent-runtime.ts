@@ -111,6 +111,10 @@ export class AgentRuntime implements HookPort {
     this.listen('exited', (p: ProcessRecord) => this.onEnded(p));
     this.listen('killed', (p: ProcessRecord) => this.onEnded(p));
     this.listen('lost', (p: ProcessRecord) => this.onEnded(p));
+    // A run that ends into a pending restart gets its last picture; the next run reuses its status message.
+    this.listen('restarting', (p: ProcessRecord) => this.onEnded(p));
+    this.listen('ready', (p: ProcessRecord) => this.onActivity(p.id));
+    this.listen('readyFailed', (p: ProcessRecord) => this.onActivity(p.id));
   }
 
   get hooks(): HookEngine {
@@ -261,7 +265,7 @@ export class AgentRuntime implements HookPort {
     await this.idle();
   }
 
-  private listen(event: 'started' | 'adopted' | 'exited' | 'killed' | 'lost', fn: (p: ProcessRecord) => void): void;
+  private listen(event: 'started' | 'adopted' | 'exited' | 'killed' | 'lost' | 'restarting' | 'ready' | 'readyFailed', fn: (p: ProcessRecord) => void): void;
   private listen(event: 'line', fn: (l: LineEvent) => void): void;
   private listen(event: 'resources', fn: (s: ResourceSample) => void): void;
   private listen(event: string, fn: (arg: never) => void): void {

@@ -5,12 +5,12 @@ import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
 import type { AgentConfig } from './agent-config.js';
-import { cutLine, formatBytes, runTime, shortOutcome } from './describe.js';
+import { cutLine, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
 import type { CommandReply } from './front-end.js';
 
 export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
 export type ProcessSubcommand = (typeof PROCESS_SUBCOMMANDS)[number];
-export const LIST_FILTERS = ['all', 'running', 'exited', 'killed', 'lost'] as const;
+export const LIST_FILTERS = ['all', 'running', 'exited', 'killed', 'lost', 'restarting', 'crash_loop'] as const;
 export const LOG_STREAMS = ['stdout', 'stderr', 'both'] as const;
 export const LOG_LINES_MIN = 1;
 export const LOG_LINES_MAX = 1000;
@@ -145,8 +145,9 @@ function list(ctx: ProcessCommandContext, options: ProcessCommandOptions): Comma
 async function kill(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
   const record = ownProcess(ctx, readPid(options.pid));
   const force = readForce(options.force);
-  if (record.status !== 'running') return { text: `pid ${record.pid} is not running: it ${describeEnd(record)}.`, isError: true };
+  if (record.status !== 'running' && record.status !== 'restarting') return { text: `pid ${record.pid} is not running: it ${describeEnd(record)}.`, isError: true };
   const stopped = await ctx.manager.kill({ id: record.id }, { force, by: ctx.actorId });
+  if (record.status === 'restarting') return { text: `Cancelled the pending restart of pid ${stopped.pid} (${cutLine(stopped.command, 100)}); it stays stopped.` };
   return { text: `Stopped pid ${stopped.pid} (${cutLine(stopped.command, 100)}) with ${stopped.signal ?? 'a signal'} after ${runTime(stopped)}.` };
 }
 
@@ -176,8 +177,9 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
     `pid ${record.pid} (#${record.id}) of ${record.agentName}, ${record.processType}${record.name ? ` "${record.name}"` : ''}`,
     `command:   ${cutLine(record.command, 300)}`,
     `directory: ${record.workingDirectory}`,
-    `status:    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
+    `status:    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
+    ...supervisionLines(record).map(([label, text]) => `${`${label}:`.padEnd(11)}${cutLine(text, 300)}`),
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);

@@ -1,6 +1,6 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
 import type { ProcessStatusView } from '../agents/front-end.js';
-import { formatBytes, formatDuration } from '../agents/describe.js';
+import { formatBytes, formatDuration, readinessState } from '../agents/describe.js';
 import type { ProcessRecord } from '../store/process-repo.js';
 import { clip, fitLines } from './reply-format.js';
 
@@ -13,6 +13,7 @@ export interface StatusBody {
 
 export const KILL_BUTTON = 'proc:kill';
 export const LOGS_BUTTON = 'proc:logs';
+export const RESTART_BUTTON = 'proc:restart';
 const TAIL_SHOWN = 15;
 const TAIL_CHARS = 1_500;
 const LINE_CHARS = 200;
@@ -24,6 +25,8 @@ export const STATE_COLOURS = {
   failure: 0xe74c3c,
   killed: 0xe67e22,
   lost: 0x95a5a6,
+  restarting: 0xf1c40f,
+  crashLoop: 0x992d22,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -38,6 +41,10 @@ export function cleanLine(text: string): string {
 
 export function stateColour(record: Pick<ProcessRecord, 'status' | 'exitCode'>): number {
   switch (record.status) {
+    case 'restarting':
+      return STATE_COLOURS.restarting;
+    case 'crash_loop':
+      return STATE_COLOURS.crashLoop;
     case 'exited':
       return record.exitCode === 0 ? STATE_COLOURS.success : STATE_COLOURS.failure;
     case 'killed':
@@ -57,8 +64,17 @@ function stateText(record: ProcessRecord): string {
       return '🛑 killed';
     case 'lost':
       return '❔ lost';
-    default:
+    case 'restarting':
+      return '🔄 restarting';
+    case 'crash_loop':
+      return '💥 crash loop';
+    default: {
+      const readiness = readinessState(record);
+      if (readiness === 'starting') return '🟡 starting';
+      if (readiness === 'ready') return '🟢 ready';
+      if (readiness === 'not ready') return '🟠 not ready';
       return '🔵 running';
+    }
   }
 }
 
@@ -66,6 +82,7 @@ function endText(record: ProcessRecord): string {
   if (record.status === 'exited') return `code ${record.exitCode}`;
   if (record.status === 'killed') return `${record.signal ?? 'signal'}${record.stoppedBy ? ` by ${clip(record.stoppedBy, 40)}` : ''}`;
   if (record.status === 'lost') return clip(record.lostReason ?? 'no exit status', 200);
+  if (record.status === 'restarting' || record.status === 'crash_loop') return record.exitCode === null ? 'none' : `code ${record.exitCode}`;
   return '—';
 }
 
@@ -88,7 +105,15 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
       inline: true,
     },
   ];
-  if (!isRunning) fields.push({ name: record.status === 'exited' ? 'Exit code' : record.status === 'killed' ? 'Signal' : 'Reason', value: endText(record), inline: true });
+  if (!isRunning) {
+    const name = record.status === 'killed' ? 'Signal' : record.status === 'lost' ? 'Reason' : 'Exit code';
+    fields.push({ name, value: endText(record), inline: true });
+  }
+  if (record.restartCount > 0 || record.status === 'restarting') {
+    fields.push({ name: 'Restarts', value: `${record.restartCount} (${record.restartStreak} in a row)`, inline: true });
+  }
+  if (record.status === 'restarting' && record.restartDueAt) fields.push({ name: 'Next run', value: `<t:${seconds(record.restartDueAt)}:R>`, inline: true });
+  if (record.readyError) fields.push({ name: 'Not ready', value: clip(record.readyError, 1_000) });
   if (isRunning && view.usage) {
     fields.push({ name: 'CPU', value: `${Math.round(view.usage.cpuPercent)}%`, inline: true });
     const count = view.usage.processCount;
@@ -102,7 +127,7 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
   const description = shown.length ? `\`\`\`\n${shown.join('\n')}\n\`\`\`` : '*no output yet*';
 
   const embed: APIEmbed = {
-    title: clip(`${label} · ${record.status}`, 256),
+    title: clip(`${label} · ${record.status === 'running' ? readinessState(record) ?? 'running' : record.status}`, 256),
     description,
     color: stateColour(record),
     fields,
@@ -110,14 +135,18 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
     timestamp: record.startedAt,
   };
   const buttons: APIButtonComponent[] = [];
-  if (isRunning) buttons.push({ type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Kill', custom_id: `${KILL_BUTTON}:${record.id}` });
+  // Kill on a pending restart cancels it; Restart works in every state (a person's restart, not the policy's).
+  if (isRunning || record.status === 'restarting') buttons.push({ type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Kill', custom_id: `${KILL_BUTTON}:${record.id}` });
+  buttons.push({ type: ComponentType.Button, style: ButtonStyle.Primary, label: 'Restart', custom_id: `${RESTART_BUTTON}:${record.id}` });
   buttons.push({ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Logs', custom_id: `${LOGS_BUTTON}:${record.id}` });
   return { content: '', embeds: [embed], components: [{ type: ComponentType.ActionRow, components: buttons }] };
 }
 
+export type StatusButtonAction = 'kill' | 'logs' | 'restart';
+
 /** `proc:kill:12` → { action: 'kill', id: 12 }. */
-export function parseStatusButton(customId: string): { action: 'kill' | 'logs'; id: number } | undefined {
-  const match = /^proc:(kill|logs):(\d{1,15})$/.exec(customId);
+export function parseStatusButton(customId: string): { action: StatusButtonAction; id: number } | undefined {
+  const match = /^proc:(kill|logs|restart):(\d{1,15})$/.exec(customId);
   if (!match) return undefined;
-  return { action: match[1] as 'kill' | 'logs', id: Number(match[2]) };
+  return { action: match[1] as StatusButtonAction, id: Number(match[2]) };
 }

@@ -637,6 +637,10 @@ export function describeEnd(record: Pick<ProcessRecord, 'status' | 'exitCode' | 
       return `stopped with ${record.signal ?? 'a signal'}`;
     case 'lost':
       return `lost: ${record.lostReason ?? 'no exit status'}`;
+    case 'restarting':
+      return `${record.exitCode === null ? 'ended' : `exited with code ${record.exitCode}`}; its restart policy starts it again`;
+    case 'crash_loop':
+      return `crash loop: ${record.exitCode === null ? 'ended' : `exited with code ${record.exitCode}`} and its restart policy gave up`;
     default:
       return record.status;
   }

@@ -199,7 +199,8 @@ export class ProcessRepo {
       listAgent: db.prepare(`SELECT * FROM processes WHERE agent_name = ? AND status != 'starting' AND superseded_by IS NULL ORDER BY id DESC LIMIT ?`),
       listAgentStatus: db.prepare('SELECT * FROM processes WHERE agent_name = ? AND status = ? AND superseded_by IS NULL ORDER BY id DESC LIMIT ?'),
       listActive: db.prepare(`SELECT * FROM processes WHERE status IN ('starting', 'running') ORDER BY id`),
-      listBranchActive: db.prepare(`SELECT * FROM processes WHERE spawned_by_branch = ? AND status = 'running' ORDER BY id`),
+      // A run waiting for its policy restart belongs to the branch too: stopping the branch cancels it.
+      listBranchActive: db.prepare(`SELECT * FROM processes WHERE spawned_by_branch = ? AND status IN ('running', 'restarting') ORDER BY id`),
       finish: db.prepare(`UPDATE processes SET status = @status, exit_code = @exitCode, signal = @signal, stopped_by = @stoppedBy,
           lost_reason = @lostReason, ended_at = @endedAt WHERE id = @id AND status IN ('starting', 'running')`),
       requestStop: db.prepare(`UPDATE processes SET stop_requested_by = ? WHERE id = ? AND status = 'running'`),
