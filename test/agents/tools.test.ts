@@ -24,7 +24,7 @@ describe('tools', () => {
   it('are the public contract: names and parameters', () => {
     const shapes = Object.fromEntries(TOOL_DEFINITIONS.map((t) => [t.function.name, Object.keys((t.function.parameters as any).properties ?? {})]));
     expect(shapes).toEqual({
-      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks'],
+      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'ready', 'restart'],
       add_process_hooks: ['pid', 'hooks'],
       get_process_status: ['pid'],
       get_process_output: ['pid', 'stream', 'lines', 'cursor', 'grep'],
@@ -60,7 +60,7 @@ describe('tools', () => {
     expect(notJson.error).toMatch(/not valid JSON/);
     expect(notJson.error).toContain('{"pid": 1234}');
     expect(wrongType.error).toMatch(/pid must be an integer .*\(got "twelve"\)/);
-    expect(badFilter.error).toMatch(/filter must be one of all, running, exited, killed, lost \(got "zombie"\)/);
+    expect(badFilter.error).toMatch(/filter must be one of all, running, exited, killed, lost, restarting, crash_loop \(got "zombie"\)/);
     expect(badType.error).toMatch(/process_type must be one of background, concurrent/);
     expect(unknownTool).toMatchObject({ code: 'UNKNOWN_TOOL' });
     expect(unknownTool.hint).toContain('start_process');
