@@ -147,6 +147,18 @@ export class HookEngine {
       const record = this.manager.repo.get(row.processId);
       if (record) this.fireExitHook(this.toLive(row), record);
     }
+    this.settleMissedReadiness();
+  }
+
+  /** on_ready / on_ready_timeout hooks whose outcome is stored but never fired them (a crash, or added afterwards). */
+  private settleMissedReadiness(processId?: number): void {
+    for (const row of this.repo.undecidedReadyHooks(processId)) {
+      const record = this.manager.repo.get(row.processId);
+      if (!record) continue;
+      const hook = this.live.get(row.processId)?.find((h) => h.row.id === row.id) ?? this.toLive(row);
+      if (row.triggerType === 'on_ready') this.fireSimple(hook, record, 'ready');
+      else this.fireSimple(hook, record, 'ready_timeout', { reason: record.readyError ?? 'not ready' });
+    }
   }
 
   /** Validates and stores hooks for a process being spawned; for SpawnRequest.withRow. Throws before anything is stored. */
@@ -182,7 +194,9 @@ export class HookEngine {
         this.arm(hook, record);
       }
     } else this.onWatched(record);
-    return rows;
+    // Added to a process whose readiness is already decided: they fire now rather than never.
+    if (record.readyAt || record.readyError) this.settleMissedReadiness(processId);
+    return rows.map((row) => this.repo.get(row.id) ?? row);
   }
 
   hooksFor(processId: number): Array<{ row: HookRow; spec: HookSpec; description: string }> {

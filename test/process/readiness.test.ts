@@ -53,6 +53,11 @@ describe('readiness', () => {
     expect(port.actions[0]!.text).toContain('The process is ready.');
     expect(hooks.repo.firingsForProcess(record.id).map((f) => [f.cause, f.status])).toEqual([['ready', 'done']]);
     expect(hooks.hooksFor(record.id)[0]!.row.fireCount).toBe(1);
+    // A hook added once it is ready fires at once, not never.
+    hooks.addHooks(record.id, [{ trigger: { type: 'on_ready' }, action: 'notify_channel' }]);
+    await waitFor(() => port.actions.length === 2);
+    await hooks.idle();
+    expect(hooks.repo.firingsForProcess(record.id).map((f) => f.cause)).toEqual(['ready', 'ready']);
   });
 
   it('with http_path it waits past the bind until GET answers 2xx', async () => {
