@@ -112,7 +112,7 @@ export class AgentRuntime implements HookPort {
     this.listen('killed', (p: ProcessRecord) => this.onEnded(p));
     this.listen('lost', (p: ProcessRecord) => this.onEnded(p));
     // A run that ends into a pending restart gets its last picture; the next run reuses its status message.
-    this.listen('restarting', (p: ProcessRecord) => this.onEnded(p));
+    this.listen('restarting', (p: ProcessRecord) => this.onRestarting(p));
     this.listen('ready', (p: ProcessRecord) => this.onActivity(p.id));
     this.listen('readyFailed', (p: ProcessRecord) => this.onActivity(p.id));
   }
@@ -405,10 +405,19 @@ export class AgentRuntime implements HookPort {
     if (isBackground && !this.isClosed) this.showStatus(record.id, true, record);
   }
 
+  /** Not the end: the logical process's status message shows the pending restart, and its next run edits it on. */
+  private onRestarting(record: ProcessRecord): void {
+    clearTimeout(this.status.get(record.id)?.timer);
+    this.status.delete(record.id);
+    this.isBackground.delete(record.id);
+    if (record.processType === 'background' && !this.isClosed) this.showStatus(record.id, false, record);
+    this.status.delete(record.id);
+  }
+
   private showStatus(processId: number, isFinal: boolean, known?: ProcessRecord): void {
     const record = known ?? this.manager.repo.get(processId);
     if (!record) return;
-    if (!isFinal && record.status !== 'running') return;
+    if (!isFinal && record.status !== 'running' && record.status !== 'restarting') return;
     const state = this.status.get(processId) ?? { timer: undefined, lastShownAt: 0 };
     state.lastShownAt = Date.now();
     if (!isFinal) this.status.set(processId, state);

@@ -285,7 +285,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   }
 
   async killAllForAgent(agentName: string, options: StopOptions): Promise<ProcessRecord[]> {
-    const running = this.repo.list({ agentName, status: 'running' });
+    // A run waiting for its policy restart is stopped too: its restart is cancelled.
+    const running = [...this.repo.list({ agentName, status: 'running' }), ...this.repo.list({ agentName, status: 'restarting' })];
     const results = await Promise.allSettled(running.map((r) => this.kill({ id: r.id }, options)));
     const failed = results.flatMap((r, i) => (r.status === 'rejected' && !isAppError(r.reason, 'PROCESS_NOT_RUNNING') ? [{ id: running[i]!.id, reason: r.reason as unknown }] : []));
     if (failed.length) {

@@ -6,6 +6,7 @@ import { readySpecOf, type ReadySpec } from './supervision-spec.js';
 
 export const READY_CHECK_INTERVAL_MS = 250;
 const HTTP_TIMEOUT_MS = 2_000;
+const ADOPTED_LATE_GRACE_MS = 1_000;
 
 export interface ReadinessOptions {
   repo: ProcessRepo;
@@ -64,7 +65,9 @@ export class Readiness {
     this.watches.set(record.id, watch);
     // From the stored start: a supervisor restart neither extends nor restarts the wait.
     const dueMs = Date.parse(record.startedAt) + spec.timeout_seconds * 1000 - Date.now();
-    watch.deadline = setTimeout(() => this.fail(watch, `not ready within ${spec.timeout_seconds}s (${this.waitingFor(watch)})`), Math.max(0, dueMs));
+    // Adopted past its deadline (the supervisor was down): one more look at the port and the output read since.
+    const delayMs = dueMs > 0 ? dueMs : ADOPTED_LATE_GRACE_MS;
+    watch.deadline = setTimeout(() => this.fail(watch, `not ready within ${spec.timeout_seconds}s (${this.waitingFor(watch)})`), delayMs);
     watch.deadline.unref();
     if (spec.port !== null) this.schedule(watch, 0);
   }

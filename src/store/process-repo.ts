@@ -270,6 +270,17 @@ export class ProcessRepo {
     return current;
   }
 
+  /** The first run of the logical process a row belongs to (the row itself unless a policy restart started it). */
+  firstRun(record: ProcessRecord): ProcessRecord {
+    let first = record;
+    for (let hops = 0; first.restartedFrom !== null && hops < 10_000; hops += 1) {
+      const previous = this.get(first.restartedFrom);
+      if (!previous || previous.supersededBy !== first.id) break;
+      first = previous;
+    }
+    return first;
+  }
+
   markReady(id: number, at: string): boolean {
     return this.statements.markReady.run(at, id).changes === 1;
   }
