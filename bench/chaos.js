@@ -22,9 +22,10 @@ const { ProcessRepo } = await import(join(DIST, 'store', 'process-repo.js'));
 const { HookRepo } = await import(join(DIST, 'store', 'hook-repo.js'));
 
 const home = realpathSync(mkdtempSync(join(tmpdir(), 'chorus-chaos-')));
-const ledger = join(home, 'ledger.txt');
 const AGENT = 'chaos';
-mkdirSync(join(home, 'agents', AGENT), { recursive: true });
+// In the agent's workspace: the one place a confined child can write (CHORUS_HOME is hidden from it).
+const ledger = join(home, 'agents', AGENT, 'workspace', 'ledger.txt');
+mkdirSync(join(home, 'agents', AGENT, 'workspace'), { recursive: true });
 writeFileSync(join(home, 'agents', AGENT, 'agent.json'), JSON.stringify({ max_processes: 1000 }));
 writeFileSync(ledger, '');
 const env = {

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { AppError } from './errors.js';
+import { SANDBOX_MODES, type SandboxMode } from './process/sandbox.js';
 
 export interface Config {
   discordToken: string | undefined;
@@ -12,15 +13,22 @@ export interface Config {
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
   llmModel: string;
+  /** The longest wait for the endpoint's first byte, and then between bytes. */
+  llmTimeoutMs: number;
   chorusHome: string;
   logLevel: LevelWithSilent;
   killGraceMs: number;
   logCapBytes: number;
   registerCommandsOnStart: boolean;
+  /** auto: confine when bwrap works, else warn once; required: refuse to start a process unconfined; off. */
+  sandboxMode: SandboxMode;
+  /** The directory .env was read from; hidden from confined processes like CHORUS_HOME. */
+  envDir: string | undefined;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 5_000;
 export const DEFAULT_LOG_CAP_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_LLM_TIMEOUT_MS = 120_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SNOWFLAKE = /^\d{17,20}$/;
 /** Printable ASCII without spaces or quotes: what a token, key or model name is; anything else breaks a header or a URL. */
@@ -102,12 +110,17 @@ export function parseByteSize(text: string): number | undefined {
   return Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!;
 }
 
+/** What a confined process never sees besides CHORUS_HOME: the directory .env was read from, and the file itself. */
+export function protectedPaths(config: Pick<Config, 'envDir'>): string[] {
+  return config.envDir ? [config.envDir, join(config.envDir, '.env')] : [];
+}
+
 export function defaultChorusHome(): string {
   return join(homedir(), '.chorus-agents');
 }
 
-/** Reads and checks every key; the first bad one stops start-up with a line naming it. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Reads and checks every key; the first bad one stops start-up with a line naming it. `envDir`: where .env was read. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { envDir?: string | undefined } = {}): Config {
   const homeText = optional(env, 'CHORUS_HOME');
   const chorusHome = homeText === undefined
     ? defaultChorusHome()
@@ -133,6 +146,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const register = (optional(env, 'CHORUS_REGISTER_COMMANDS') ?? 'true').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(register)) throw configError('CHORUS_REGISTER_COMMANDS', 'true or false', register);
 
+  const sandboxMode = (optional(env, 'CHORUS_SANDBOX') ?? 'auto').toLowerCase();
+  if (!(SANDBOX_MODES as readonly string[]).includes(sandboxMode)) throw configError('CHORUS_SANDBOX', `one of ${SANDBOX_MODES.join(', ')}`, sandboxMode);
+
   const model = optional(env, 'LLM_MODEL') ?? 'gpt-4o-mini';
   if (!BARE_WORD.test(model) || model.length > MODEL_MAX_LENGTH) {
     throw configError('LLM_MODEL', `a model name without spaces or quotes, at most ${MODEL_MAX_LENGTH} characters, like gpt-4o-mini`, model);
@@ -146,10 +162,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     llmBaseUrl: parseUrl(env, 'LLM_BASE_URL'),
     llmApiKey: parseSecret(env, 'LLM_API_KEY', 'Bearer'),
     llmModel: model,
+    llmTimeoutMs: parseInteger(env, 'LLM_TIMEOUT_MS', 1_000, 3_600_000, DEFAULT_LLM_TIMEOUT_MS),
     chorusHome,
     logLevel: logLevel as LevelWithSilent,
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),
     logCapBytes,
     registerCommandsOnStart: register === 'true' || register === '1',
+    sandboxMode: sandboxMode as SandboxMode,
+    envDir: options.envDir,
   };
 }

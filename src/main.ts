@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.js';
+import { protectedPaths, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Db } from './store/database.js';
 import { openDatabase } from './store/database.js';
@@ -43,6 +43,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
   const manager = new ProcessManager({
     home: config.chorusHome, db, log, graceMs: config.killGraceMs, logCapBytes: config.logCapBytes,
     loadOwner: agentOwnerLoader(config.chorusHome),
+    sandbox: { mode: config.sandboxMode, protectedDirs: protectedPaths(config) },
   });
   let hooks: HookEngine | undefined;
   const getHooks = () => {
@@ -65,7 +66,7 @@ export async function startRuntime(config: Config, log: Logger, port: (deps: Por
 export function createLlmClient(config: Config, log: Logger): LlmClient | undefined {
   if (!config.llmBaseUrl) return undefined;
   return new LlmClient({
-    baseUrl: config.llmBaseUrl, model: config.llmModel, log: log.child({ module: 'llm' }),
+    baseUrl: config.llmBaseUrl, model: config.llmModel, timeoutMs: config.llmTimeoutMs, log: log.child({ module: 'llm' }),
     ...(config.llmApiKey && { apiKey: config.llmApiKey }),
   });
 }

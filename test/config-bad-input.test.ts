@@ -54,6 +54,9 @@ const CASES: BadValue[] = [
   { key: 'LLM_API_KEY', value: 'sk-test-ключ', says: /^the key alone/, isSecret: true },
   { key: 'LLM_MODEL', value: 'gpt 4o mini', says: /^a model name without spaces or quotes, at most 200 characters, like gpt-4o-mini \(got "gpt 4o mini"\)$/ },
   { key: 'LLM_MODEL', value: 'm'.repeat(201), says: /^a model name without spaces or quotes, at most 200 characters/ },
+  { key: 'LLM_TIMEOUT_MS', value: '500', says: /^an integer from 1000 to 3600000 \(got "500"\)$/ },
+  { key: 'LLM_TIMEOUT_MS', value: '2m', says: /^an integer from 1000 to 3600000 \(got "2m"\)$/ },
+  { key: 'LLM_TIMEOUT_MS', value: '99999999', says: /^an integer from 1000 to 3600000/ },
   { key: 'CHORUS_HOME', value: aFile, says: /^a directory path \(.*\/not-a-dir is a file\) \(got ".*\/not-a-dir"\)$/ },
   { key: 'CHORUS_HOME', value: () => join(aFile(), 'home'), says: /^a directory path \(.*\/not-a-dir is a file\) \(got ".*\/not-a-dir\/home"\)$/ },
   { key: 'LOG_LEVEL', value: 'loud', says: /^one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/ },
@@ -66,6 +69,8 @@ const CASES: BadValue[] = [
   { key: 'CHORUS_LOG_CAP', value: '10', says: /^a size from 4K to 1024G, like 64M \(got "10"\)$/ },
   { key: 'CHORUS_LOG_CAP', value: '2048G', says: /^a size from 4K to 1024G/ },
   { key: 'CHORUS_LOG_CAP', value: '-64M', says: /^a size from 4K to 1024G/ },
+  { key: 'CHORUS_SANDBOX', value: 'maybe', says: /^one of auto, required, off \(got "maybe"\)$/ },
+  { key: 'CHORUS_SANDBOX', value: 'bwrap', says: /^one of auto, required, off \(got "bwrap"\)$/ },
 ];
 
 function keysOfEnvExample(): string[] {
@@ -116,6 +121,7 @@ const START_UPS: StartUp[] = [
   { name: 'supervise with CHORUS_KILL_GRACE_MS=soon', verb: 'supervise', env: { CHORUS_KILL_GRACE_MS: 'soon' }, says: /CHORUS_KILL_GRACE_MS must be an integer from 0 to 600000 \(got "soon"\)$/ },
   { name: 'supervise with CHORUS_LOG_CAP=10', verb: 'supervise', env: { CHORUS_LOG_CAP: '10' }, says: /CHORUS_LOG_CAP must be a size from 4K to 1024G, like 64M \(got "10"\)$/ },
   { name: 'supervise with LLM_API_KEY with a Bearer prefix', verb: 'supervise', env: { LLM_API_KEY: 'Bearer sk-hidden-key' }, says: /LLM_API_KEY must be the key alone/, hides: 'sk-hidden-key' },
+  { name: 'bot with LLM_TIMEOUT_MS=soon', verb: 'bot', env: { LLM_TIMEOUT_MS: 'soon' }, says: /LLM_TIMEOUT_MS must be an integer from 1000 to 3600000 \(got "soon"\)$/ },
   { name: 'supervise with CHORUS_OWNER_IDS=me', verb: 'supervise', env: { CHORUS_OWNER_IDS: 'me' }, says: /CHORUS_OWNER_IDS must be a comma-separated list of Discord ids \(17-20 digits\) \(got "me"\)$/ },
 ];
 

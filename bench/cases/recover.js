@@ -23,7 +23,7 @@ function buildStore(home, { rows, live, ended }) {
       const id = repo.insertStarting({
         command: `make test-${i}`, name: null, category: null, workingDirectory: agent.workspace, agentName: agent.name,
         processType: 'background', spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0,
-        timeoutSeconds: null, restartedFrom: null,
+        timeoutSeconds: null, restartedFrom: null, sandbox: 'none',
       }, old);
       const runDir = join(home, 'agents', agent.name, 'processes', `${id}-old`);
       repo.setPaths(id, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));

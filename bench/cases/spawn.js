@@ -1,5 +1,6 @@
 // spawn_p50_ms (one spawn, call to stored running row), spawn_200_s (200 sleeping processes, one after another) for
-// Chorus and pm2, and rss_mb_200_pm2 (the pm2 daemon holding those 200).
+// Chorus and pm2, and rss_mb_200_pm2 (the pm2 daemon holding those 200). The sandbox's cost per spawn: `true` from the
+// call to its recorded exit, confined (bwrap) and with CHORUS_SANDBOX=off, alternating.
 import { spawn as spawnChild } from 'node:child_process';
 import { benchAgent, makeHome, rssMb, startSupervisor, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
@@ -27,6 +28,8 @@ export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, w
     if (i % 20 === 19) await stopAll();
   }
   await stopAll();
+
+  const sandboxCost = await measureSandboxCost(singles);
 
   const pm2 = withPm2 ? await connectPm2() : null;
   const apps = Array.from({ length: fleet }, (_, k) => ({
@@ -78,6 +81,44 @@ export default async function spawnCase({ singles = 60, runs = 3, fleet = 200, w
       spawn_samples: singles,
       kill_all_200_s: round(killAllSeconds, 2),
       spawn_200_runs: runs,
+      ...sandboxCost,
     },
+  };
+}
+
+/** Spawn of `true` until its exit is recorded, with the sandbox (when bwrap works here) and with it off. */
+async function measureSandboxCost(samples) {
+  const modes = {};
+  for (const mode of ['auto', 'off']) {
+    const home = makeHome();
+    const agent = benchAgent(home);
+    const supervisor = await startSupervisor({ home, sandbox: mode, withHooks: false });
+    modes[mode] = { supervisor, agent, times: [], kind: supervisor.manager.sandbox.kind() };
+  }
+  const runOnce = async ({ supervisor, agent, times }) => {
+    const { manager } = supervisor;
+    const t0 = nowMs();
+    const record = await manager.spawn({ agent, command: 'true' });
+    // The manager's timers and children are unref'd: something must hold the event loop while waiting.
+    const keepAlive = setInterval(() => {}, 1000);
+    await new Promise((resolve) => {
+      const onEnd = (ended) => { if (ended.id === record.id) { manager.off('exited', onEnd); resolve(); } };
+      manager.on('exited', onEnd);
+      if (manager.find({ id: record.id }).status !== 'running') { manager.off('exited', onEnd); resolve(); }
+    });
+    clearInterval(keepAlive);
+    times.push(nowMs() - t0);
+  };
+  for (let i = 0; i < samples; i += 1) {
+    await runOnce(modes.auto);
+    await runOnce(modes.off);
+  }
+  for (const { supervisor } of Object.values(modes)) await supervisor.close();
+  return {
+    sandbox_kind: modes.auto.kind,
+    spawn_to_exit_p50_ms_sandbox: round(median(modes.auto.times), 1),
+    spawn_to_exit_p50_ms_off: round(median(modes.off.times), 1),
+    spawn_to_exit_p90_ms_sandbox: round(percentile(modes.auto.times, 90), 1),
+    spawn_to_exit_p90_ms_off: round(percentile(modes.off.times, 90), 1),
   };
 }

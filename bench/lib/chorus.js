@@ -65,9 +65,13 @@ process.on('exit', () => {
 });
 
 /** A supervising manager (and hook engine) in this process, as the bot runs it. */
-export async function startSupervisor({ home, port, cooldownMs, logCapBytes, withHooks = true, ownsProcesses = true } = {}) {
+export async function startSupervisor({ home, port, cooldownMs, logCapBytes, withHooks = true, ownsProcesses = true, sandbox } = {}) {
   const db = openDatabase(join(home, 'chorus.db'));
-  const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home), ...(logCapBytes ? { logCapBytes } : {}) });
+  const manager = new ProcessManager({
+    home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home), ...(logCapBytes ? { logCapBytes } : {}),
+    // CHORUS_SANDBOX as the bot reads it (auto by default), unless the case asks for a mode.
+    sandbox: { mode: sandbox ?? process.env.CHORUS_SANDBOX ?? 'auto' },
+  });
   if (ownsProcesses) {
     manager.on('started', (p) => trackGroup(p.pgid));
     manager.on('adopted', (p) => trackGroup(p.pgid));

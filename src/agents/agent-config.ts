@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { AppError, describeValue } from '../errors.js';
 import { agentDir, agentsDir } from '../home-layout.js';
-import type { OwnerLoader } from '../process/owner.js';
+import { DEFAULT_SANDBOX_POLICY, type OwnerLoader, type ProcessOwner, type SandboxPolicy } from '../process/owner.js';
+import { exposure } from '../process/sandbox.js';
+import { isInside } from '../process/workspace.js';
+import { homedir } from 'node:os';
 import { SECRET_NAME } from '../process/environment.js';
 import { ensureWorkspaceDir } from '../process/workspace.js';
 
@@ -19,6 +22,8 @@ export interface AgentConfig {
   maxProcesses: number;
   /** Extra variables for this agent's children; names that look like secrets are refused. */
   env: Record<string, string>;
+  /** How far its confined processes reach (paths expanded and absolute). */
+  sandbox: SandboxPolicy;
 }
 
 export const DEFAULT_MAX_PROCESSES = 20;
@@ -27,7 +32,9 @@ export const DEFAULT_SYSTEM_PROMPT =
 const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const SNOWFLAKE = /^\d{17,20}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const KNOWN_KEYS = ['name', 'channel_id', 'model', 'system_prompt', 'workspace', 'allowed_user_ids', 'allowed_role_ids', 'max_processes', 'env'];
+const KNOWN_KEYS = ['name', 'channel_id', 'model', 'system_prompt', 'workspace', 'allowed_user_ids', 'allowed_role_ids', 'max_processes', 'env', 'sandbox'];
+const SANDBOX_KEYS = ['network', 'allow_read', 'allow_write', 'hide'];
+const SANDBOX_PATHS_MAX = 50;
 
 export function agentConfigPath(home: string, name: string): string {
   return join(agentDir(home, name), 'agent.json');
@@ -51,6 +58,7 @@ export function defaultAgentConfig(home: string, name: string): AgentConfig {
     allowedRoleIds: [],
     maxProcesses: DEFAULT_MAX_PROCESSES,
     env: {},
+    sandbox: { ...DEFAULT_SANDBOX_POLICY },
   };
 }
 
@@ -63,6 +71,44 @@ function idList(file: string, key: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw fail(file, key, 'an array of Discord ids', value);
   for (const id of value) if (typeof id !== 'string' || !SNOWFLAKE.test(id)) throw fail(file, key, 'an array of Discord ids (strings of 17-20 digits)', id);
   return value as string[];
+}
+
+function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
+function sandboxPaths(file: string, key: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > SANDBOX_PATHS_MAX) throw fail(file, key, `an array of at most ${SANDBOX_PATHS_MAX} paths`, value);
+  return value.map((path, i) => {
+    if (typeof path !== 'string' || !(isAbsolute(path) || path === '~' || path.startsWith('~/')) || path.length > 4096) {
+      throw fail(file, `${key}[${i}]`, 'an absolute path or one starting with ~/', path);
+    }
+    return resolve(expandHome(path));
+  });
+}
+
+/** `sandbox` of agent.json: what an allow list shows must never uncover CHORUS_HOME (outside the agent's workspace). */
+function parseSandbox(file: string, home: string, workspace: string, raw: unknown): SandboxPolicy {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw fail(file, 'sandbox', 'an object with network, allow_read, allow_write, hide', raw);
+  const json = raw as Record<string, unknown>;
+  for (const key of Object.keys(json)) {
+    if (!SANDBOX_KEYS.includes(key)) throw fail(file, `sandbox.${key}`, `absent (known keys: ${SANDBOX_KEYS.join(', ')})`, json[key]);
+  }
+  if (json.network !== undefined && typeof json.network !== 'boolean') throw fail(file, 'sandbox.network', 'true or false', json.network);
+  const policy: SandboxPolicy = {
+    network: json.network ?? true,
+    allowRead: sandboxPaths(file, 'sandbox.allow_read', json.allow_read),
+    allowWrite: sandboxPaths(file, 'sandbox.allow_write', json.allow_write),
+    hide: sandboxPaths(file, 'sandbox.hide', json.hide),
+  };
+  for (const [key, paths] of [['allow_read', policy.allowRead], ['allow_write', policy.allowWrite]] as const) {
+    for (const [i, path] of paths.entries()) {
+      if (exposure(path, [home], workspace)) throw fail(file, `sandbox.${key}[${i}]`, `a path that does not expose CHORUS_HOME (${home})`, path);
+    }
+  }
+  return policy;
 }
 
 /** Checks a parsed agent.json; errors name the file and the key. */
@@ -106,6 +152,7 @@ export function parseAgentConfig(home: string, name: string, raw: unknown, file 
       config.env[key] = value;
     }
   }
+  if (json.sandbox !== undefined) config.sandbox = parseSandbox(file, home, config.workspace, json.sandbox);
   return config;
 }
 
@@ -142,6 +189,10 @@ export function agentConfigToJson(config: AgentConfig, home: string): Record<str
   json.allowed_role_ids = config.allowedRoleIds;
   json.max_processes = config.maxProcesses;
   if (Object.keys(config.env).length) json.env = config.env;
+  const { network, allowRead, allowWrite, hide } = config.sandbox;
+  if (!network || allowRead.length || allowWrite.length || hide.length) {
+    json.sandbox = { network, allow_read: allowRead, allow_write: allowWrite, hide };
+  }
   return json;
 }
 
@@ -160,7 +211,29 @@ export function ensureWorkspace(config: AgentConfig): string {
   return ensureWorkspaceDir(config.workspace);
 }
 
+/** Workspaces of other agents that lie outside CHORUS_HOME (those inside are hidden with it). */
+function otherWorkspaces(home: string, name: string): string[] {
+  const dir = agentsDir(home);
+  if (!existsSync(dir)) return [];
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === name || !AGENT_NAME.test(entry.name)) continue;
+    try {
+      const { workspace } = loadAgentConfig(home, entry.name);
+      if (!isInside(home, workspace)) found.push(workspace);
+    } catch {
+      // A broken agent.json names no workspace; that agent cannot start anything either.
+    }
+  }
+  return found;
+}
+
+/** What the process core gets for an agent: its settings, with other agents' workspaces added to what is hidden. */
+export function agentOwner(home: string, config: AgentConfig): ProcessOwner {
+  return { ...config, sandbox: { ...config.sandbox, hide: [...config.sandbox.hide, ...otherWorkspaces(home, config.name)] } };
+}
+
 /** A loader of process owners for the process core: each call reads the agent's current agent.json. */
 export function agentOwnerLoader(home: string): OwnerLoader {
-  return (name) => loadAgentConfig(home, name);
+  return (name) => agentOwner(home, loadAgentConfig(home, name));
 }

@@ -1,16 +1,21 @@
-import { AppError, isAppError } from '../errors.js';
+import { isAppError } from '../errors.js';
 import type { HookEngine } from '../hooks/hook-engine.js';
 import type { Logger } from '../logger.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { BranchMessageRow, BranchRepo } from '../store/branch-repo.js';
 import type { AgentConfig } from './agent-config.js';
+import { enforceInvariants } from './history.js';
 import type { ChatMessage, LlmClient, ToolCall } from './llm-client.js';
+import { LLM_ERRORS, type LlmErrorCase } from './llm-errors.js';
 import { buildPreamble } from './preamble.js';
 import { concurrencyKey, runToolCall, TOOL_DEFINITIONS, type ToolContext, type ToolResult } from './tools.js';
 
 export const DEFAULT_MAX_STEPS = 20;
 const MAX_HISTORY_MESSAGES = 120;
 const MAX_HISTORY_CHARS = 150_000;
+/** Asked once when an answer was cut at the model's output limit (finish_reason "length"). */
+export const CONTINUE_PROMPT = '(Your answer was cut off at your output limit. Continue exactly where it stopped, without repeating it.)';
+export const CUT_NOTE = '(The answer was cut: the model reached its output limit twice.)';
 
 export interface BranchRef {
   id: string;
@@ -47,12 +52,17 @@ export class BranchRunner {
   async run(branch: BranchRef, signal: AbortSignal): Promise<TurnOutcome> {
     const { repo, llm } = this.options;
     let steps = 0;
+    /** The text of an answer cut at the output limit, to which its continuation is added. */
+    let cutText: string | undefined;
     try {
       for (;;) {
         signal.throwIfAborted();
         // Messages that arrived during the last step (injected context, a reply) join the history here, between steps.
         repo.takeQueued(branch.id);
-        if (steps >= this.maxSteps) return { kind: 'step_limit', steps };
+        if (steps >= this.maxSteps) {
+          this.note(branch, `(I stopped here: the step limit of ${this.maxSteps} steps.)`);
+          return { kind: 'step_limit', steps };
+        }
         const completion = await llm.complete({
           messages: this.buildMessages(branch),
           tools: TOOL_DEFINITIONS,
@@ -61,11 +71,23 @@ export class BranchRunner {
         });
         steps += 1;
         signal.throwIfAborted();
-        const { content, tool_calls: calls } = completion.message;
+        const { content, tool_calls: calls, extra, endpoint } = completion.message;
         repo.appendMessage(branch.id, {
           role: 'assistant', content, toolCallsJson: calls.length ? JSON.stringify(calls) : null, toolCallId: null,
+          extraJson: extra ? JSON.stringify(extra) : null, endpoint: endpoint ?? null,
         });
-        if (!calls.length) return { kind: 'answer', text: content?.trim() || '(the model returned an empty answer)', steps };
+        if (!calls.length) {
+          const text = (cutText ?? '') + (content ?? '');
+          if (completion.finishReason === 'length') {
+            if (cutText === undefined) {
+              cutText = text;
+              repo.appendMessage(branch.id, { role: 'user', content: CONTINUE_PROMPT, toolCallsJson: null, toolCallId: null });
+              continue;
+            }
+            return { kind: 'answer', text: `${text.trim()}\n\n${CUT_NOTE}`, steps };
+          }
+          return { kind: 'answer', text: text.trim() || '(the model returned an empty answer)', steps };
+        }
         const results = await this.runTools(branch, calls, signal);
         calls.forEach((call, i) => {
           repo.appendMessage(branch.id, { role: 'tool', content: results[i]!.content, toolCallsJson: null, toolCallId: call.id });
@@ -73,7 +95,17 @@ export class BranchRunner {
       }
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      this.note(branch, `(My last step failed: ${isAppError(error) ? error.message : 'an internal error'}.)`);
       return { kind: 'error', error, steps };
+    }
+  }
+
+  /** Records how a turn ended, so the history does not end in tool results and the model knows on the next turn. */
+  private note(branch: BranchRef, content: string): void {
+    try {
+      this.options.repo.appendMessage(branch.id, { role: 'assistant', content, toolCallsJson: null, toolCallId: null });
+    } catch (error) {
+      this.options.log.warn({ err: error, branchId: branch.id }, 'could not record how a turn ended');
     }
   }
 
@@ -85,7 +117,7 @@ export class BranchRunner {
       `You are the agent "${branch.agent.name}". Your workspace is ${branch.agent.workspace}. The time is ${new Date().toISOString()}.`,
       `## Your processes\n${preamble}`,
     ].join('\n\n');
-    return [{ role: 'system', content: system }, ...trimHistory(repairHistory(this.options.repo.messages(branch.id).map(toChatMessage)))];
+    return [{ role: 'system', content: system }, ...trimHistory(enforceInvariants(this.options.repo.messages(branch.id).map(toChatMessage)))];
   }
 
   private async runTools(branch: BranchRef, calls: ToolCall[], signal: AbortSignal): Promise<ToolResult[]> {
@@ -111,38 +143,14 @@ export function toChatMessage(row: BranchMessageRow): ChatMessage {
     case 'tool':
       return { role: 'tool', tool_call_id: row.toolCallId ?? '', content: row.content ?? '' };
     case 'assistant':
-      return row.toolCallsJson
-        ? { role: 'assistant', content: row.content, tool_calls: JSON.parse(row.toolCallsJson) as ToolCall[] }
-        : { role: 'assistant', content: row.content ?? '' };
+      return {
+        role: 'assistant',
+        content: row.toolCallsJson ? row.content : row.content ?? '',
+        ...(row.toolCallsJson && { tool_calls: JSON.parse(row.toolCallsJson) as ToolCall[] }),
+        ...(row.extraJson && { extra: JSON.parse(row.extraJson) as Record<string, unknown> }),
+        ...(row.endpoint && { endpoint: row.endpoint }),
+      };
   }
-}
-
-/**
- * Every tool call gets its result right after its assistant message, as the protocol requires: a turn cut short by
- * a stop or a crash left calls without results, which get a result saying so.
- */
-export function repairHistory(messages: ChatMessage[]): ChatMessage[] {
-  const out: ChatMessage[] = [];
-  for (let i = 0; i < messages.length; i++) {
-    const message = messages[i]!;
-    if (message.role === 'tool') continue; // placed with its call below, or an orphan
-    out.push(message);
-    if (message.role !== 'assistant' || !message.tool_calls?.length) continue;
-    const results = new Map<string, ChatMessage>();
-    let j = i + 1;
-    for (; j < messages.length && messages[j]!.role === 'tool'; j++) {
-      const result = messages[j] as Extract<ChatMessage, { role: 'tool' }>;
-      results.set(result.tool_call_id, result);
-    }
-    for (const call of message.tool_calls) {
-      out.push(results.get(call.id) ?? {
-        role: 'tool', tool_call_id: call.id,
-        content: JSON.stringify({ ok: false, error: 'this call was interrupted (the branch was stopped or Chorus restarted) before it returned' }),
-      });
-    }
-    i = j - 1;
-  }
-  return out;
 }
 
 /** Keeps the newest messages within a count and size, starting at a user message so no call loses its result. */
@@ -167,18 +175,12 @@ export function trimHistory(messages: ChatMessage[]): ChatMessage[] {
   return messages.slice(cut);
 }
 
-/** The line a branch posts when its turn failed: what happened and what to do. */
+/** The line a branch posts when its turn failed: what happened, in the endpoint's words, and what to do (LLM_ERRORS). */
 export function describeTurnError(error: unknown): string {
   if (isAppError(error)) {
-    const hints: Partial<Record<AppError['code'], string>> = {
-      LLM_UNAUTHORIZED: 'Fix LLM_API_KEY (in .env or the environment) and restart Chorus, then reply to this message to try again.',
-      LLM_MODEL_NOT_FOUND: 'Fix LLM_MODEL, or "model" in the agent\'s agent.json, then reply to this message to try again.',
-      LLM_TIMEOUT: 'The model may be slow or overloaded: reply to this message to try again.',
-      LLM_UNAVAILABLE: 'Check that LLM_BASE_URL is reachable, then reply to this message to try again.',
-      LLM_BAD_RESPONSE: 'Check that LLM_BASE_URL points at an OpenAI-compatible /v1 API, then reply to this message to try again.',
-      LLM_REQUEST_REJECTED: 'The conversation may be too long for the model: start a new conversation, or reply to try again.',
-    };
-    return `⚠️ I could not finish: ${error.message}. ${hints[error.code] ?? 'Reply to this message to try again.'}`;
+    const errorCase = error.details?.case as LlmErrorCase | undefined;
+    const advice = errorCase && LLM_ERRORS[errorCase] ? LLM_ERRORS[errorCase].advice : 'Reply to this message to try again.';
+    return `⚠️ I could not finish: ${error.message}. ${advice}`;
   }
   return '⚠️ I could not finish because of an internal error (the log has the details). Reply to this message to try again.';
 }

@@ -74,3 +74,8 @@ function safely<T>(read: () => T): T | undefined {
     return undefined;
   }
 }
+
+/** How a row ran: confined by bubblewrap, or not. */
+export function describeSandbox(sandbox: ProcessRecord['sandbox']): string {
+  return sandbox === 'bwrap' ? 'bwrap (own pid namespace; writes only in its workspace and /tmp)' : 'none (unconfined: it could reach everything the bot\'s user can)';
+}

@@ -1,5 +1,7 @@
 import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { newToolCallId, toWireMessages } from './history.js';
+import { classifyHttpError, extractEndpointError, LLM_ERRORS, saysModelIsMissing, type EndpointError, type LlmErrorCase } from './llm-errors.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -7,6 +9,8 @@ export interface ToolCall {
   id: string;
   type: 'function';
   function: { name: string; arguments: string };
+  /** Every other field the endpoint put on the call (Gemini 3's `extra_content`), sent back only to that endpoint. */
+  extra?: Record<string, unknown>;
 }
 
 export interface ToolDefinition {
@@ -16,7 +20,15 @@ export interface ToolDefinition {
 
 export interface SystemMessage { role: 'system'; content: string }
 export interface UserMessage { role: 'user'; content: string; name?: string }
-export interface AssistantMessage { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
+export interface AssistantMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ToolCall[];
+  /** Every other field the endpoint put on the message (`reasoning_content`, `reasoning_details`, …). */
+  extra?: Record<string, unknown>;
+  /** The endpoint (base URL and model) that wrote it: only that endpoint gets `extra` back. */
+  endpoint?: string;
+}
 export interface ToolMessage { role: 'tool'; tool_call_id: string; content: string }
 export type ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage;
 
@@ -58,19 +70,17 @@ export const DEFAULT_RETRY_BASE_MS = 500;
 export const DEFAULT_MAX_RETRY_DELAY_MS = 30_000;
 const MAX_ENDPOINT_MESSAGE_CHARS = 300;
 
-interface EndpointError {
-  message?: string;
-  code?: string;
-}
-
-/** What one attempt ended with, when it can be retried. */
-interface RetryableFailure {
+/** What one attempt ended with, when it did not end with a completion. */
+interface Failure {
+  case: LlmErrorCase;
   status?: number;
+  /** The line naming what happened, with the endpoint's own words. */
   description: string;
   retryAfterMs?: number;
+  endpointCode?: string;
 }
 
-/** An OpenAI-compatible Chat Completions client with tool calls, retries and a per-attempt timeout. */
+/** An OpenAI-compatible Chat Completions client with tool calls, retries and a timeout on each wait for the endpoint. */
 export class LlmClient {
   readonly model: string;
   private readonly url: string;
@@ -97,28 +107,37 @@ export class LlmClient {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
+  /** Who writes an answer for `model`: the fields it adds to a message go back to it only. */
+  endpointOf(model: string = this.model): string {
+    return `${this.shownUrl} ${model}`;
+  }
+
   /** Rejects with an AppError (LLM_*), or with the caller's abort reason when `signal` aborts. */
   async complete(request: CompletionRequest): Promise<Completion> {
     const model = request.model ?? this.model;
-    const body = JSON.stringify(buildRequestBody(model, request));
+    const endpoint = this.endpointOf(model);
+    const body = JSON.stringify(buildRequestBody(model, endpoint, request));
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    const seen = new Map<LlmErrorCase, number>();
 
     for (let attempt = 1; ; attempt++) {
       request.signal?.throwIfAborted();
-      const outcome = await this.attempt(model, body, headers, request.signal);
-      if (!('retryable' in outcome)) return outcome;
-      const failure = outcome.retryable;
-      if (attempt > this.maxRetries) {
-        throw new AppError(
-          'LLM_UNAVAILABLE',
-          `${this.shownUrl} failed ${attempt} attempts; last: ${failure.description}`,
-          { details: { status: failure.status, attempts: attempt, model } },
-        );
+      const outcome = await this.attempt(model, endpoint, body, headers, request.signal);
+      if (!('case' in outcome)) return outcome;
+      const entry = LLM_ERRORS[outcome.case];
+      const times = (seen.get(outcome.case) ?? 0) + 1;
+      seen.set(outcome.case, times);
+      const details = { case: outcome.case, status: outcome.status, model, attempts: attempt, endpointCode: outcome.endpointCode };
+      if (entry.retry === 'no') throw new AppError(entry.code, outcome.description, { details });
+      if (entry.retry === 'once' && times > 1) throw new AppError(entry.code, `${outcome.description} (twice)`, { details });
+      // A documented one-more-try is part of the case's handling, whatever maxRetries says.
+      if (entry.retry === 'yes' && attempt > this.maxRetries) {
+        throw new AppError(entry.code, `${this.shownUrl} failed ${attempt} attempts; last: ${outcome.description}`, { details });
       }
-      const delayMs = this.retryDelayMs(attempt, failure.retryAfterMs);
+      const delayMs = this.retryDelayMs(attempt, outcome.retryAfterMs);
       this.log.warn(
-        { status: failure.status, attempt, delayMs, ...(failure.status === undefined && { error: failure.description }) },
+        { case: outcome.case, status: outcome.status, attempt, delayMs, ...(outcome.status === undefined && { error: outcome.description }) },
         'LLM request retried',
       );
       await sleep(delayMs, request.signal);
@@ -127,96 +146,124 @@ export class LlmClient {
 
   private async attempt(
     model: string,
+    endpoint: string,
     body: string,
     headers: Record<string, string>,
     callerSignal: AbortSignal | undefined,
-  ): Promise<Completion | { retryable: RetryableFailure }> {
-    const timeoutSignal = AbortSignal.timeout(this.timeoutMs);
-    const signal = callerSignal ? AbortSignal.any([timeoutSignal, callerSignal]) : timeoutSignal;
+  ): Promise<Completion | Failure> {
+    // The timeout is for each wait: for the first byte, then between chunks (DeepSeek sends blank lines while queued).
+    const timeout = new AbortController();
+    const signal = callerSignal ? AbortSignal.any([timeout.signal, callerSignal]) : timeout.signal;
+    let timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+    const rearm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+    };
+    let hasFirstByte = false;
     let response: Response;
     let text: string;
     try {
       response = await this.fetchImpl(this.url, { method: 'POST', headers, body, signal });
-      // The timeout covers the body too: a stream that stalls halfway is still a timeout.
-      text = await response.text();
+      hasFirstByte = true;
+      rearm();
+      text = await readBody(response, rearm);
     } catch (error) {
       if (callerSignal?.aborted) throw callerSignal.reason;
-      if (timeoutSignal.aborted) {
-        throw new AppError(
-          'LLM_TIMEOUT',
-          `no answer from ${this.shownUrl} within ${this.timeoutMs} ms (model ${JSON.stringify(model)}); a slow model or a long prompt may need a longer timeout`,
-          { details: { timeoutMs: this.timeoutMs, model } },
-        );
+      if (timeout.signal.aborted) {
+        const said = hasFirstByte
+          ? `the answer from ${this.shownUrl} stopped arriving: nothing for ${this.timeoutMs} ms (model ${JSON.stringify(model)})`
+          : `no answer from ${this.shownUrl} within ${this.timeoutMs} ms (model ${JSON.stringify(model)})`;
+        return { case: hasFirstByte ? 'stalled' : 'no_first_byte', description: said };
       }
-      return { retryable: { description: this.redact(describeNetworkError(error)) } };
+      return { case: 'network', description: this.redact(describeNetworkError(error)) };
+    } finally {
+      clearTimeout(timer);
     }
 
-    if (response.ok) return this.parseCompletion(text, model);
-
-    const status = response.status;
-    const endpointError = this.readEndpointError(text);
-    const said = endpointError.message ? `: ${endpointError.message}` : '';
-    const details = { status, model, endpointCode: endpointError.code };
-
-    if (status === 401 || status === 403) {
-      const hint = this.apiKey ? 'check LLM_API_KEY' : 'no LLM_API_KEY is set; the endpoint needs one';
-      throw new AppError('LLM_UNAUTHORIZED', `${hint} (HTTP ${status}${said})`, { details });
-    }
-    if (isModelNotFound(status, endpointError)) {
-      const hint = saysModelIsMissing(endpointError) ? '' : `; if the model name is right, check that LLM_BASE_URL points at the API (POST ${this.shownUrl})`;
-      throw new AppError('LLM_MODEL_NOT_FOUND', `${JSON.stringify(model)} (HTTP ${status}${said}${hint})`, { details });
-    }
-    if (status === 429 && endpointError.code === 'insufficient_quota') {
-      throw new AppError('LLM_UNAVAILABLE', `the account behind LLM_API_KEY is out of quota (HTTP 429${said})`, { details });
-    }
-    if (status === 408 || status === 429 || status >= 500) {
-      return { retryable: { status, description: `HTTP ${status}${said}`, retryAfterMs: parseRetryAfterMs(response.headers) } };
-    }
-    throw new AppError('LLM_REQUEST_REJECTED', `HTTP ${status}${said}`, { details });
+    if (response.ok) return this.parseCompletion(text, model, endpoint);
+    return this.httpFailure(response.status, this.readEndpointError(text), model, parseRetryAfterMs(response.headers));
   }
 
-  private parseCompletion(text: string, model: string): Completion {
+  private httpFailure(status: number, error: EndpointError, model: string, retryAfterMs?: number, where = `HTTP ${status}`): Failure {
+    const said = error.message ? `: ${error.message}` : '';
+    const failureCase = classifyHttpError(status, error);
+    let description = `${where}${said}`;
+    if (failureCase === 'unauthorized') {
+      description = `${this.apiKey ? 'check LLM_API_KEY' : 'no LLM_API_KEY is set; the endpoint needs one'} (${where}${said})`;
+    } else if (failureCase === 'model_not_found') {
+      const hint = saysModelIsMissing(error) ? '' : `; if the model name is right, check that LLM_BASE_URL points at the API (POST ${this.shownUrl})`;
+      description = `${JSON.stringify(model)} (${where}${said}${hint})`;
+    } else if (failureCase === 'billing') {
+      description = `the account behind LLM_API_KEY cannot pay for this request (${where}${said})`;
+    }
+    return {
+      case: failureCase, status, description,
+      ...(retryAfterMs !== undefined && { retryAfterMs }),
+      ...(error.codes[0] !== undefined && { endpointCode: error.codes[0] }),
+    };
+  }
+
+  private parseCompletion(text: string, model: string, endpoint: string): Completion | Failure {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw this.badResponse(`the body is not JSON: ${JSON.stringify(this.truncate(text))}`, model);
+      return this.badResponse(`the body is not JSON: ${JSON.stringify(this.truncate(text))}`, model);
     }
-    if (!isRecord(parsed)) throw this.badResponse('the body is not a JSON object', model);
+    if (!isRecord(parsed)) return this.badResponse('the body is not a JSON object', model);
     const choice = Array.isArray(parsed.choices) ? parsed.choices[0] : undefined;
     if (!isRecord(choice) || !isRecord(choice.message)) {
-      const endpointError = extractEndpointError(parsed);
-      const said = endpointError.message ? ` (the endpoint said: ${this.truncate(this.redact(endpointError.message))})` : '';
-      throw this.badResponse(`no choices[0].message in the response${said}`, model);
+      const endpointError = this.cleanEndpointError(extractEndpointError(parsed));
+      if (parsed.error !== undefined) {
+        // OpenRouter: an error after the answer started comes inside an HTTP 200, with its own code.
+        const code = endpointError.numericCode;
+        if (code !== undefined && code >= 400 && code <= 599) return this.httpFailure(code, endpointError, model, undefined, `error ${code} inside an HTTP 200 answer`);
+        return { case: 'error_in_body', description: `an error inside an HTTP 200 answer${endpointError.message ? `: ${endpointError.message}` : ''}` };
+      }
+      const said = endpointError.message ? ` (the endpoint said: ${endpointError.message})` : '';
+      return this.badResponse(`no choices[0].message in the response${said}`, model);
     }
     const message = choice.message;
+    if (choice.finish_reason === 'error') {
+      const native = typeof choice.native_finish_reason === 'string' ? choice.native_finish_reason : undefined;
+      const inner = this.cleanEndpointError(extractEndpointError(choice));
+      const said = [native, inner.message].filter(Boolean).join(': ');
+      return { case: 'finish_error', description: `the answer ended with finish_reason "error"${said ? ` (${said})` : ''}` };
+    }
     const content = readContent(message.content);
-    if (content === undefined) throw this.badResponse('choices[0].message.content is neither a string nor null', model);
+    if (content === undefined) return this.badResponse('choices[0].message.content is neither a string nor null', model);
     const toolCalls = this.readToolCalls(message.tool_calls, model);
+    if (!Array.isArray(toolCalls)) return toolCalls;
     const finishReason = typeof choice.finish_reason === 'string' ? choice.finish_reason : toolCalls.length > 0 ? 'tool_calls' : 'stop';
-    const completion: Completion = { message: { role: 'assistant', content, tool_calls: toolCalls }, finishReason };
+    const extra = otherFields(message, ['role', 'content', 'tool_calls']);
+    const completion: Completion = {
+      message: { role: 'assistant', content, tool_calls: toolCalls, ...(extra && { extra }), endpoint }, finishReason,
+    };
     const usage = readUsage(parsed.usage);
     if (usage) completion.usage = usage;
     return completion;
   }
 
-  private readToolCalls(raw: unknown, model: string): ToolCall[] {
+  private readToolCalls(raw: unknown, model: string): ToolCall[] | Failure {
     if (raw === undefined || raw === null) return [];
-    if (!Array.isArray(raw)) throw this.badResponse('choices[0].message.tool_calls is not an array', model);
-    return raw.map((call: unknown, index) => {
+    if (!Array.isArray(raw)) return this.badResponse('choices[0].message.tool_calls is not an array', model);
+    const calls: ToolCall[] = [];
+    for (const [index, call] of raw.entries()) {
       const fn = isRecord(call) ? call.function : undefined;
       if (!isRecord(call) || !isRecord(fn) || typeof fn.name !== 'string' || fn.name === '') {
-        throw this.badResponse(`tool_calls[${index}] has no function name`, model);
+        return this.badResponse(`tool_calls[${index}] has no function name`, model);
       }
-      // Some servers send arguments as an object, or omit ids; the tool loop needs a string and an id.
+      // Some servers send arguments as an object, or empty ids (Gemini 2.x, LM Studio); the tool loop needs a string and an id.
       const args = typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {});
-      const id = typeof call.id === 'string' && call.id !== '' ? call.id : `call_${index}_${Date.now().toString(36)}`;
-      return { id, type: 'function', function: { name: fn.name, arguments: args } };
-    });
+      const id = typeof call.id === 'string' && call.id !== '' ? call.id : newToolCallId();
+      const extra = otherFields(call, ['id', 'type', 'function']);
+      calls.push({ id, type: 'function', function: { name: fn.name, arguments: args }, ...(extra && { extra }) });
+    }
+    return calls;
   }
 
-  private badResponse(detail: string, model: string): AppError {
-    return new AppError('LLM_BAD_RESPONSE', `${detail} (from ${this.shownUrl}, model ${JSON.stringify(model)})`, { details: { model } });
+  private badResponse(detail: string, model: string): Failure {
+    return { case: 'bad_response', description: `${detail} (from ${this.shownUrl}, model ${JSON.stringify(model)})` };
   }
 
   private readEndpointError(text: string): EndpointError {
@@ -226,10 +273,13 @@ export class LlmClient {
     } catch {
       const trimmed = text.trim();
       // An HTML error page says nothing a person can use in one line.
-      return trimmed && !trimmed.startsWith('<') ? { message: this.truncate(this.redact(trimmed)) } : {};
+      return trimmed && !trimmed.startsWith('<') ? { message: this.truncate(this.redact(trimmed)), codes: [] } : { codes: [] };
     }
-    const found = extractEndpointError(parsed);
-    return { ...found, ...(found.message !== undefined && { message: this.truncate(this.redact(found.message)) }) };
+    return this.cleanEndpointError(extractEndpointError(parsed));
+  }
+
+  private cleanEndpointError(found: EndpointError): EndpointError {
+    return found.message === undefined ? found : { ...found, message: this.truncate(this.redact(found.message)) };
   }
 
   /** The endpoint may echo the key back (OpenAI shows part of it); remove it before anything is shown or logged. */
@@ -249,14 +299,8 @@ export class LlmClient {
   }
 }
 
-function buildRequestBody(model: string, request: CompletionRequest): Record<string, unknown> {
-  // OpenAI rejects an empty tool_calls array, which Completion.message carries for text answers.
-  const messages = request.messages.map((message) =>
-    message.role === 'assistant' && message.tool_calls?.length === 0
-      ? { role: message.role, content: message.content }
-      : message,
-  );
-  const body: Record<string, unknown> = { model, messages };
+function buildRequestBody(model: string, endpoint: string, request: CompletionRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = { model, messages: toWireMessages(request.messages, endpoint) };
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools;
     body.tool_choice = 'auto';
@@ -264,33 +308,26 @@ function buildRequestBody(model: string, request: CompletionRequest): Record<str
   return body;
 }
 
+/** Reads the body, calling `onChunk` as each piece arrives (the timeout is re-armed by it). */
+async function readBody(response: Response, onChunk: () => void): Promise<string> {
+  if (!response.body) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    onChunk();
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/** The fields of `record` beyond `known`, or undefined when there are none. */
+function otherFields(record: Record<string, unknown>, known: string[]): Record<string, unknown> | undefined {
+  const entries = Object.entries(record).filter(([key, value]) => !known.includes(key) && value !== undefined);
+  return entries.length ? Object.fromEntries(entries) : undefined;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** OpenAI `{error:{message,code}}`, Ollama `{error:"..."}`, FastAPI/vLLM `{detail}`, or a bare `{message}`. */
-function extractEndpointError(parsed: unknown): EndpointError {
-  if (!isRecord(parsed)) return {};
-  const error = parsed.error;
-  if (typeof error === 'string') return { message: error };
-  const source = isRecord(error) ? error : parsed;
-  const message = typeof source.message === 'string' ? source.message
-    : typeof source.detail === 'string' ? source.detail
-    : undefined;
-  const code = typeof source.code === 'string' ? source.code
-    : typeof source.type === 'string' ? source.type
-    : undefined;
-  return { ...(message !== undefined && { message }), ...(code !== undefined && { code }) };
-}
-
-const MODEL_MISSING_PATTERN = /\bmodel\b.*\b(does not exist|not found|not exist|unknown|not supported)\b|\b(unknown|invalid|no such|not a valid) model\b/i;
-
-function saysModelIsMissing(error: EndpointError): boolean {
-  return error.code === 'model_not_found' || (error.message !== undefined && MODEL_MISSING_PATTERN.test(error.message));
-}
-
-function isModelNotFound(status: number, error: EndpointError): boolean {
-  return status === 404 || ((status === 400 || status === 422) && saysModelIsMissing(error));
 }
 
 function readContent(content: unknown): string | null | undefined {

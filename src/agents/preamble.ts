@@ -32,11 +32,12 @@ function runningLine(source: PreambleSource, record: ProcessRecord, now: number)
   const label = record.name ? ` "${cutLine(record.name, 30)}"` : '';
   const readiness = readinessState(record);
   const restarts = record.restartCount > 0 ? `, restarted ${record.restartCount}×` : '';
+  const unconfined = record.sandbox === 'none' ? ' [unconfined]' : '';
   if (record.status === 'restarting') {
     const due = record.restartDueAt ? ` in ${formatDuration(Date.parse(record.restartDueAt) - now)}` : '';
-    return `- pid ${record.pid} ${record.processType}${label}: ${cutLine(record.command, COMMAND_SHOWN)} (restarting${due} after ${shortOutcome({ ...record, status: 'exited', restartCount: 0 })}${restarts})`;
+    return `- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (restarting${due} after ${shortOutcome({ ...record, status: 'exited', restartCount: 0 })}${restarts})`;
   }
-  const parts = [`- pid ${record.pid} ${record.processType}${label}: ${cutLine(record.command, COMMAND_SHOWN)} (${readiness ? `${readiness}, ` : ''}up ${formatDuration(now - Date.parse(record.startedAt))}${restarts})`];
+  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (${readiness ? `${readiness}, ` : ''}up ${formatDuration(now - Date.parse(record.startedAt))}${restarts})`];
   const last = lastLine(source, record);
   if (last !== undefined && last.trim()) parts.push(`  last: ${cutLine(last, LAST_LINE_SHOWN)}`);
   const hooks = liveHooks(source, record);
@@ -55,6 +56,18 @@ function endedLine(record: ProcessRecord, now: number): string {
  * last output line, live hooks) and the last few that ended, within `budget` characters.
  */
 export function buildPreamble(source: PreambleSource, agentName: string, options: { budget?: number; now?: number } = {}): string {
+  const sandbox = sandboxLine(source.manager);
+  return `${buildProcessLines(source, agentName, { ...options, budget: (options.budget ?? PREAMBLE_BUDGET) - sandbox.length - 1 })}\n${sandbox}`;
+}
+
+/** Where the agent's commands run, so it neither tries what the sandbox forbids nor assumes it is confined when it is not. */
+function sandboxLine(manager: ProcessManager): string {
+  return manager.sandbox.kind() === 'bwrap'
+    ? 'Sandbox: bwrap. Your commands see only your workspace and /tmp as writable, not other processes nor Chorus\'s files.'
+    : 'Sandbox: none. Your commands run unconfined, as the bot\'s user.';
+}
+
+function buildProcessLines(source: PreambleSource, agentName: string, options: { budget?: number; now?: number }): string {
   const budget = options.budget ?? PREAMBLE_BUDGET;
   const now = options.now ?? Date.now();
   // A process waiting for its policy restart is still one of the live ones.

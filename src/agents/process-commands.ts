@@ -5,7 +5,7 @@ import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
 import type { AgentConfig } from './agent-config.js';
-import { cutLine, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
+import { cutLine, describeSandbox, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
 import type { CommandReply } from './front-end.js';
 
 export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
@@ -179,6 +179,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
     `directory: ${record.workingDirectory}`,
     `status:    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
+    `sandbox:   ${describeSandbox(record.sandbox)}`,
     ...supervisionLines(record).map(([label, text]) => `${`${label}:`.padEnd(11)}${cutLine(text, 300)}`),
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);

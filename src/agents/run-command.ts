@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import type { AgentConfig } from './agent-config.js';
-import { ensureWorkspace } from './agent-config.js';
 import { AppError } from '../errors.js';
 import { checkCommand } from '../process/command-policy.js';
 import { buildChildEnv } from '../process/environment.js';
 import { isForbiddenPid } from '../process/identity.js';
 import { readAllStats } from '../process/proc-fs.js';
-import { resolveWorkingDirectory } from '../process/workspace.js';
+import type { ProcessOwner } from '../process/owner.js';
+import type { SandboxHost, SandboxKind } from '../process/sandbox.js';
+import { commandShell } from '../process/shim.js';
+import { ensureWorkspaceDir, resolveWorkingDirectory } from '../process/workspace.js';
 
 export const RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS = 60;
 export const RUN_COMMAND_MAX_TIMEOUT_SECONDS = 600;
@@ -17,7 +18,9 @@ const KILL_GRACE_MS = 2_000;
 const PIPE_LINGER_MS = 1_000;
 
 export interface ForegroundRequest {
-  agent: AgentConfig;
+  agent: ProcessOwner;
+  /** Confines the command exactly as a spawn would be. */
+  sandbox: SandboxHost;
   command: string;
   workingDirectory?: string | undefined;
   timeoutSeconds?: number | undefined;
@@ -32,6 +35,7 @@ export interface ForegroundResult {
   signal: string | null;
   timedOut: boolean;
   durationMs: number;
+  sandbox: SandboxKind;
   stdout: string;
   stderr: string;
   /** Bytes dropped from the start of each stream to keep it bounded. */
@@ -70,17 +74,19 @@ class BoundedTail {
 }
 
 /**
- * run_command: the same checks as a spawn (command policy, workspace confinement, sanitized environment), run in the
+ * run_command: the same checks and sandbox as a spawn (command policy, workspace, sanitized environment), run in the
  * foreground in its own process group, bounded in time and output; the whole group is stopped on timeout or abort.
  */
 export async function runForeground(request: ForegroundRequest): Promise<ForegroundResult> {
   const command = checkCommand(request.command);
-  ensureWorkspace(request.agent);
+  ensureWorkspaceDir(request.agent.workspace);
   const cwd = resolveWorkingDirectory(request.agent.workspace, request.workingDirectory);
   const timeoutSeconds = request.timeoutSeconds ?? RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS;
   request.signal?.throwIfAborted();
+  const launcher = request.sandbox.launcher(request.agent, cwd);
   const startedAt = Date.now();
-  const child = spawn('/bin/sh', ['-c', command], {
+  const [file, ...args] = [...launcher.prefix, commandShell(), '-c', command];
+  const child = spawn(file!, args, {
     cwd,
     env: buildChildEnv(request.env ?? process.env, request.agent.env, {}),
     detached: true,
@@ -133,6 +139,7 @@ export async function runForeground(request: ForegroundRequest): Promise<Foregro
       signal,
       timedOut,
       durationMs: Date.now() - startedAt,
+      sandbox: launcher.sandbox,
       stdout: stdout.text(),
       stderr: stderr.text(),
       droppedBytes: { stdout: stdout.dropped, stderr: stderr.dropped },

@@ -4,7 +4,7 @@ import { compileSafePattern } from '../hooks/safe-pattern.js';
 import type { Logger } from '../logger.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessCategory, ProcessRecord, ProcessType, StatusFilter } from '../store/process-repo.js';
-import type { AgentConfig } from './agent-config.js';
+import { agentOwner, type AgentConfig } from './agent-config.js';
 import { cutLine, formatBytes, readinessState, runTime, supervisionLines } from './describe.js';
 import { HOOK_ACTIONS, HOOK_TRIGGER_TYPES } from '../hooks/hook-spec.js';
 import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, describeReady, describeRestartPolicy, parseReadySpec, parseRestartPolicy } from '../process/supervision-spec.js';
@@ -398,7 +398,7 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
   const restart = parseRestartPolicy(args.restart);
   const prepared = ctx.hooks.prepare(isAbsent(args.hooks) ? undefined : args.hooks);
   const record = await ctx.manager.spawn({
-    agent: ctx.agent,
+    agent: agentOwner(ctx.manager.home, ctx.agent),
     command,
     workingDirectory,
     processType,
@@ -449,6 +449,7 @@ function getProcessStatus(ctx: ToolContext, raw: string): Record<string, unknown
     exit_code: record.exitCode,
     signal: record.signal,
     stopped_by: record.stoppedBy,
+    sandbox: record.sandbox,
     ...Object.fromEntries(supervisionLines(record).map(([label, text]) => [label.replace(/ /g, '_'), text])),
     ...(usage && { cpu_percent: Math.round(usage.cpuPercent * 10) / 10, memory: formatBytes(usage.rssBytes), processes_in_group: usage.processCount }),
     hooks: liveHooks(ctx, record.id),
@@ -517,7 +518,9 @@ async function runCommand(ctx: ToolContext, raw: string): Promise<Record<string,
   const command = readString(args, 'command', { isRequired: true })!;
   const workingDirectory = readString(args, 'working_directory', { maxLength: 4096 });
   const timeoutSeconds = readInteger(args, 'timeout_seconds', 1, RUN_COMMAND_MAX_TIMEOUT_SECONDS);
-  const result = await runForeground({ agent: ctx.agent, command, workingDirectory, timeoutSeconds, env: ctx.env, signal: ctx.signal });
+  const result = await runForeground({
+    agent: agentOwner(ctx.manager.home, ctx.agent), sandbox: ctx.manager.sandbox, command, workingDirectory, timeoutSeconds, env: ctx.env, signal: ctx.signal,
+  });
   const dropped = (n: number) => (n > 0 ? `[${n} earlier bytes not shown]\n` : '');
   return {
     ok: !result.timedOut && result.exitCode === 0,
@@ -527,6 +530,7 @@ async function runCommand(ctx: ToolContext, raw: string): Promise<Record<string,
       timed_out: `stopped after ${timeoutSeconds ?? RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS}s (the whole process group); use start_process for long-running commands`,
     }),
     duration_ms: result.durationMs,
+    sandbox: result.sandbox,
     stdout: dropped(result.droppedBytes.stdout) + result.stdout,
     stderr: dropped(result.droppedBytes.stderr) + result.stderr,
   };

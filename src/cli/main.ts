@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { config as loadDotenv } from 'dotenv';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, protectedPaths, type Config } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { createLogger, silentLogger } from '../logger.js';
 import { agentOwnerLoader, checkAgentName } from '../agents/agent-config.js';
@@ -18,7 +18,7 @@ import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args
 import { compileSafePattern } from '../safe-pattern.js';
 import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, parseReadySpec, parseRestartPolicy } from '../process/supervision-spec.js';
 import { table } from './format.js';
-import { cutLine, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
+import { cutLine, describeSandbox, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -57,6 +57,7 @@ function openManager(config: Config): ProcessManager {
   return new ProcessManager({
     home: config.chorusHome, db, log: createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }),
     graceMs: config.killGraceMs, logCapBytes: config.logCapBytes, loadOwner: agentOwnerLoader(config.chorusHome),
+    sandbox: { mode: config.sandboxMode, protectedDirs: protectedPaths(config) },
   });
 }
 
@@ -112,6 +113,7 @@ async function status(ctx: Context, args: string[]): Promise<number> {
     `directory ${record.workingDirectory}`,
     `status    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (by ${record.stoppedBy})` : ''}`,
     `started   ${record.startedAt}${record.endedAt ? `   ended ${record.endedAt}` : ''}   (${runTime(record)})`,
+    `sandbox   ${describeSandbox(record.sandbox)}`,
     ...supervisionLines(record).map(([label, text]) => `${label.padEnd(10)}${text}`),
   ];
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
@@ -188,6 +190,7 @@ async function kill(ctx: Context, args: string[]): Promise<number> {
 async function restart(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('restart', args, { agent: { type: 'string' }, json: { type: 'boolean' } });
   const record = lookup(ctx, positionals[0], values.agent, 'restart');
+  warnIfUnconfined(ctx);
   const started = await ctx.hooks.restartProcess({ id: record.id }, { by: 'cli' });
   if (values.json) printRow(ctx, started, true);
   else ctx.io.out(`restarted pid ${record.pid} as pid ${started.pid}`);
@@ -211,6 +214,7 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   }
   // One argument is a shell command line; several are argv words, quoted so the shell sees them unchanged.
   const command = positionals.length === 1 ? positionals[0]! : positionals.map(shellQuote).join(' ');
+  warnIfUnconfined(ctx);
   const supervision = supervisionOptions(values);
   const record = await ctx.manager.spawn({
     agent, command, workingDirectory: values.cwd, processType, name: values.name, category, ...supervision,
@@ -221,6 +225,12 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(`started pid ${record.pid}${supervisor ? '' : ' (no supervisor is running; hooks run once one starts)'}`);
   }
   return 0;
+}
+
+/** CHORUS_SANDBOX=auto without a working bwrap: the one line that says the process runs unconfined, and the fix. */
+function warnIfUnconfined(ctx: Context): void {
+  const warning = ctx.manager.sandbox.warning();
+  if (warning) ctx.io.err(`chorus: warning: ${warning}`);
 }
 
 /** --restart, --max-restarts and --ready-*: checked here so the message names the flag, then stored like a tool call's. */
@@ -264,8 +274,9 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     return verb === undefined ? 2 : 0;
   }
   try {
-    if (existsSync('.env')) loadDotenv({ path: '.env', quiet: true });
-    const config = loadConfig(io.env);
+    const hasEnvFile = existsSync('.env');
+    if (hasEnvFile) loadDotenv({ path: '.env', quiet: true });
+    const config = loadConfig(io.env, { envDir: hasEnvFile ? process.cwd() : undefined });
     if (verb === 'bot' || verb === 'supervise') {
       const { runBot } = await import('../main.js');
       return await runBot(config, { headless: verb === 'supervise' });

@@ -101,11 +101,31 @@ export type PortState =
   | { state: 'ours' }
   | { state: 'held'; inodes: Set<number> };
 
-/** Whether `port` is listened on by the tree of `rootPid`, by something else, or by nothing. */
+function netNamespace(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `port` is listened on by the tree of `rootPid`, by something else, or by nothing. Each network namespace
+ * the tree lives in is read (a sandbox without network has its own), through /proc/<pid>/net of one of its members.
+ */
 export function portState(port: number, rootPid: number): PortState {
-  const listening = listeningInodes(port);
+  const tree = processTree(rootPid);
+  const namespaces = new Map<string, number>();
+  for (const pid of tree) {
+    const ns = netNamespace(pid) ?? 'host';
+    if (!namespaces.has(ns)) namespaces.set(ns, pid);
+  }
+  const listening = new Set<number>();
+  for (const [ns, pid] of namespaces) {
+    for (const inode of listeningInodes(port, ns === 'host' ? '/proc/net' : `/proc/${pid}/net`)) listening.add(inode);
+  }
   if (!listening.size) return { state: 'free' };
-  for (const pid of processTree(rootPid)) {
+  for (const pid of tree) {
     const held = socketInodesOf(pid);
     for (const inode of listening) if (held.has(inode)) return { state: 'ours' };
   }

@@ -21,6 +21,9 @@ import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from 
 import type { SupervisorRow } from '../store/supervisor-repo.js';
 import { RollingTail, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
+import { SandboxHost, type SandboxSettings } from './sandbox.js';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Readiness } from './readiness.js';
 import { RestartEngine } from './restart-policy.js';
 
@@ -37,6 +40,8 @@ export interface ProcessManagerOptions {
   env?: NodeJS.ProcessEnv;
   /** Reads an owner's current settings by name (for restarts and spawns that name the agent). */
   loadOwner: OwnerLoader;
+  /** How processes are confined; by default `auto`, protecting the home and hiding the credentials of env.HOME. */
+  sandbox?: Partial<SandboxSettings> | undefined;
 }
 
 export interface StopOptions {
@@ -120,6 +125,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly offsetFlushMs: number;
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadOwner: OwnerLoader;
+  /** Decides, for every spawn (and run_command), whether and how the process is confined. */
+  readonly sandbox: SandboxHost;
   /** Restart policies: pending restarts, backoff, the crash loop. */
   readonly restarts: RestartEngine;
   private readonly readiness: Readiness;
@@ -144,6 +151,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.offsetFlushMs = options.offsetFlushMs ?? 1_000;
     this.env = options.env ?? process.env;
     this.loadOwner = options.loadOwner;
+    this.sandbox = new SandboxHost({
+      mode: 'auto', userHome: this.env.HOME ?? homedir(), emptyFile: join(this.home, 'sandbox-empty'), ...options.sandbox,
+      protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
+    });
     this.restarts = new RestartEngine({
       repo: this.repo,
       log: this.log,
@@ -183,17 +194,20 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   async startSupervising(): Promise<void> {
     acquireSupervisorLock(this.supervisorRepo, this.home);
     this.isSupervising = true;
+    // The probe runs once, here, so no spawn pays for it; auto without a working bwrap says so once.
+    const warning = this.sandbox.warning();
+    if (warning) this.log.warn({ fix: 'apt-get install bubblewrap, or CHORUS_SANDBOX=off to silence this' }, warning);
     await this.reconcile();
     this.timers.push(setInterval(() => void this.poll(), this.pollIntervalMs));
     this.timers.push(setInterval(() => this.sampleResources(), this.resourceIntervalMs));
     for (const timer of this.timers) timer.unref();
-    this.log.info({ processes: this.entries.size }, 'supervising');
+    this.log.info({ processes: this.entries.size, sandbox: this.sandbox.kind() }, 'supervising');
   }
 
   async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: ProcessOwner | string }): Promise<ProcessRecord> {
     const agent = typeof request.agent === 'string' ? this.loadOwner(request.agent) : request.agent;
-    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.env);
-    this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType }, 'process started');
+    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.sandbox, this.env);
+    this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType, sandbox: record.sandbox }, 'process started');
     if (this.isSupervising) {
       this.attach(record, { child });
       this.emit('started', record);

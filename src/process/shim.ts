@@ -3,14 +3,15 @@ import { existsSync } from 'node:fs';
 /**
  * The shim stays the command's parent for its whole life and writes its exit status to a file, so the status
  * survives a supervisor that was SIGKILLed. It traps TERM with a handler (not SIG_IGN, which children would
- * inherit), keeps waiting for the command, and still records how it ended.
- *   $1 exit file, $2 shell, $3 command, $4 stdbuf ('' when absent)
+ * inherit), keeps waiting for the command, and still records how it ended. It stays outside every sandbox.
+ *   $1 exit file, then the launcher argv: wrappers (a sandbox) first, the command's shell last
  */
 export const SHIM_SCRIPT = [
   "trap ':' TERM INT",
-  'if [ -n "$4" ]; then "$4" -oL -eL "$2" -c "$3"; else "$2" -c "$3"; fi',
+  'f=$1; shift',
+  '"$@"',
   's=$?',
-  'printf \'%s\\n\' "$s" > "$1.tmp" && mv -f "$1.tmp" "$1"',
+  'printf \'%s\\n\' "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"',
   'exit "$s"',
 ].join('\n');
 
@@ -34,8 +35,15 @@ export function stdbuf(): string | null {
   return stdbufPath;
 }
 
-export function shimArgs(command: string, exitFile: string): string[] {
-  return ['-c', SHIM_SCRIPT, SHIM_NAME, exitFile, commandShell(), command, stdbuf() ?? ''];
+/** The command's own argv: line-buffered where stdbuf exists, in the command shell. */
+export function commandArgv(command: string): string[] {
+  const buffering = stdbuf();
+  return [...(buffering ? [buffering, '-oL', '-eL'] : []), commandShell(), '-c', command];
+}
+
+/** The shim's arguments for /bin/sh: it runs `launcher` (wrapper prefixes, then the command argv). */
+export function shimArgs(exitFile: string, launcher: string[]): string[] {
+  return ['-c', SHIM_SCRIPT, SHIM_NAME, exitFile, ...launcher];
 }
 
 /** The exit status the shim wrote, or undefined while there is none (or it is half-written). */

@@ -7,7 +7,8 @@ import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessTy
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
-import { shimArgs } from './shim.js';
+import type { SandboxHost } from './sandbox.js';
+import { commandArgv, shimArgs } from './shim.js';
 import type { ProcessOwner } from './owner.js';
 import { ensureWorkspaceDir, resolveWorkingDirectory } from './workspace.js';
 
@@ -69,11 +70,13 @@ export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { comma
 
 /**
  * Starts the command through the shim, detached in its own process group, with stdout and stderr going straight to
- * files. The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
+ * files (which reach a sandboxed command as open descriptors: it never sees the run directory). The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
  * becomes `running`, visible to every list, in the transaction that records its identity.
  */
-export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
+export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
   const { command, cwd } = validateSpawn(request, repo);
+  // Before the row exists: `required` without a working sandbox refuses here, with nothing written.
+  const launcher = sandbox.launcher(request.agent, cwd);
   const fields: NewProcess = {
     command,
     name: request.name ?? null,
@@ -87,6 +90,7 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     hookRecursionDepth: request.hookRecursionDepth ?? 0,
     timeoutSeconds: request.timeoutSeconds ?? null,
     restartedFrom: request.restartedFrom ?? null,
+    sandbox: launcher.sandbox,
     readyJson: request.readyJson ?? null,
     restartJson: request.restartJson ?? null,
     restartCount: request.restartCount ?? 0,
@@ -120,7 +124,7 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
       CHORUS_AGENT: request.agent.name,
       CHORUS_PROCESS_ID: String(id),
     });
-    child = spawn('/bin/sh', shimArgs(command, exitFilePath(row.runDir)), {
+    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandArgv(command)]), {
       cwd,
       env,
       detached: true,

@@ -35,6 +35,10 @@ export interface BranchMessageRow {
   content: string | null;
   toolCallsJson: string | null;
   toolCallId: string | null;
+  /** Assistant messages: the other fields their endpoint put on them, as JSON. */
+  extraJson?: string | null;
+  /** Assistant messages: the endpoint (base URL and model) that wrote them. */
+  endpoint?: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -63,6 +67,8 @@ function toMessage(row: Row): BranchMessageRow {
     content: row.content as string | null,
     toolCallsJson: row.tool_calls_json as string | null,
     toolCallId: row.tool_call_id as string | null,
+    extraJson: row.extra_json as string | null,
+    endpoint: row.endpoint as string | null,
   };
 }
 
@@ -79,8 +85,8 @@ export class BranchRepo {
       settleRunning: db.prepare(`UPDATE branches SET status = 'idle', updated_at = ? WHERE status = 'running'`),
       listAgent: db.prepare('SELECT * FROM branches WHERE agent_name = ? ORDER BY created_at DESC, id LIMIT ?'),
       nextSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM branch_messages WHERE branch_id = ?'),
-      insertMessage: db.prepare(`INSERT INTO branch_messages (branch_id, seq, role, content, tool_calls_json, tool_call_id, created_at)
-        VALUES (@branchId, @seq, @role, @content, @toolCallsJson, @toolCallId, @now)`),
+      insertMessage: db.prepare(`INSERT INTO branch_messages (branch_id, seq, role, content, tool_calls_json, tool_call_id, extra_json, endpoint, created_at)
+        VALUES (@branchId, @seq, @role, @content, @toolCallsJson, @toolCallId, @extraJson, @endpoint, @now)`),
       messages: db.prepare('SELECT * FROM branch_messages WHERE branch_id = ? AND seq IS NOT NULL ORDER BY seq'),
       pending: db.prepare('SELECT id FROM branch_messages WHERE branch_id = ? AND seq IS NULL ORDER BY id'),
       number: db.prepare('UPDATE branch_messages SET seq = ? WHERE id = ?'),
@@ -118,7 +124,7 @@ export class BranchRepo {
       const seq = isQueued ? null : (this.statements.nextSeq.get(branchId) as { n: number }).n;
       return Number(this.statements.insertMessage.run({
         branchId, seq, role: message.role, content: message.content, toolCallsJson: message.toolCallsJson,
-        toolCallId: message.toolCallId, now: new Date().toISOString(),
+        toolCallId: message.toolCallId, extraJson: message.extraJson ?? null, endpoint: message.endpoint ?? null, now: new Date().toISOString(),
       }).lastInsertRowid);
     }).immediate();
   }

@@ -209,6 +209,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX hook_firings_open ON hook_firings (status) WHERE status IN ('gathering', 'pending');
   `,
   `
+  -- The fields an LLM endpoint added to an assistant message (reasoning_content, reasoning_details, ...) as JSON, and
+  -- that endpoint (base URL and model): they are sent back to it only.
+  ALTER TABLE branch_messages ADD COLUMN extra_json TEXT;
+  ALTER TABLE branch_messages ADD COLUMN endpoint TEXT;
+  `,
+  // Whether each process ran confined (bwrap) or not (none).
+  `
+  ALTER TABLE processes ADD COLUMN sandbox TEXT;
+  `,
+  `
   -- Supervision (issue 13): readiness, restart policies and the one logical handle across policy restarts.
   ALTER TABLE processes ADD COLUMN ready_json TEXT;
   ALTER TABLE processes ADD COLUMN ready_at TEXT;

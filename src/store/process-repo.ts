@@ -41,6 +41,8 @@ export interface ProcessRecord {
   stdoutRotated: number;
   stderrRotated: number;
   restartedFrom: number | null;
+  /** Whether it ran confined; rows from before the sandbox existed say `none`. */
+  sandbox: SandboxKind;
   /** The readiness probe (JSON of a ReadySpec) and its outcome. */
   readyJson: string | null;
   readyAt: string | null;
@@ -57,6 +59,9 @@ export interface ProcessRecord {
   supersededBy: number | null;
 }
 
+/** Stored as the same strings as src/process's SandboxKind. */
+export type SandboxKind = 'bwrap' | 'none';
+
 export interface NewProcess {
   command: string;
   name: string | null;
@@ -70,6 +75,7 @@ export interface NewProcess {
   hookRecursionDepth: number;
   timeoutSeconds: number | null;
   restartedFrom: number | null;
+  sandbox: SandboxKind;
   readyJson?: string | null;
   restartJson?: string | null;
   restartCount?: number;
@@ -113,6 +119,7 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     discord_message_id: p.discordMessageId,
     status_channel_id: p.statusChannelId,
     restarted_from: p.restartedFrom,
+    sandbox: p.sandbox,
     ready: p.readyJson === null ? null : JSON.parse(p.readyJson),
     ready_at: p.readyAt,
     ready_error: p.readyError,
@@ -161,6 +168,7 @@ function toRecord(row: Row): ProcessRecord {
     stdoutRotated: row.stdout_rotated as number,
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
+    sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
     readyJson: row.ready_json as string | null,
     readyAt: row.ready_at as string | null,
     readyError: row.ready_error as string | null,
@@ -181,9 +189,9 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, ready_json, restart_json, restart_count, restart_streak)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, ready_json, restart_json, restart_count, restart_streak)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
-          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom,
+          '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
           @readyJson, @restartJson, @restartCount, @restartStreak)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isAlive } from '../support/child-cleanup.js';
 import { waitFor } from '../support/wait-for.js';
 import type { FakeLlmRequest, FakeLlmResponse } from '../support/fake-llm-server.js';
+import { BRIDGE_CONTENT } from '../../src/agents/history.js';
 import { messagesOf, script, startHarness, systemOf, toolResults, userTexts } from './harness.js';
 
 const lastMessage = (request: FakeLlmRequest) => messagesOf(request).at(-1)!;
@@ -117,8 +118,10 @@ describe('branches', () => {
     expect(userTexts(during!).join('\n')).not.toContain('The server is up.');
     const nextMessages = messagesOf(next!);
     const last = nextMessages.at(-1)!;
-    // After the step's tool results, never between a call and its result.
-    expect(nextMessages.at(-2)!.role).toBe('tool');
+    // After the step's tool results, never between a call and its result; and not right after a tool message either
+    // (Mistral: "Unexpected role 'user' after role 'tool'"): an assistant message stands between.
+    expect(nextMessages.at(-3)!.role).toBe('tool');
+    expect(nextMessages.at(-2)).toEqual({ role: 'assistant', content: BRIDGE_CONTENT });
     expect(last.role).toBe('user');
     expect(last.content).toContain('The server is up.');
     expect(last.content).toContain('server READY on :8080');

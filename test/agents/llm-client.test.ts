@@ -74,7 +74,9 @@ describe('LlmClient', () => {
 
     const completion = await client.complete({ messages: userAsks });
 
-    expect(completion.message).toEqual({ role: 'assistant', content: 'Hello there.', tool_calls: [] });
+    expect(completion.message).toEqual({
+      role: 'assistant', content: 'Hello there.', tool_calls: [], endpoint: `${server.baseUrl}/chat/completions ${MODEL}`,
+    });
     expect(completion.finishReason).toBe('stop');
     expect(completion.usage?.totalTokens).toBeGreaterThan(0);
     const [request] = server.requests;
@@ -128,7 +130,7 @@ describe('LlmClient', () => {
     const history: ChatMessage[] = [
       ...userAsks,
       first.message,
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'list_processes', arguments: '{}' } }] },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'list_processes', arguments: '{}' } }], endpoint: client.endpointOf() },
       { role: 'tool', tool_call_id: 'call_1', content: '[]' },
     ];
     await client.complete({ messages: history });
@@ -139,6 +141,74 @@ describe('LlmClient', () => {
     expect(sent.messages[4]).toEqual({ role: 'tool', tool_call_id: 'call_1', content: '[]' });
     expect(sent).not.toHaveProperty('tools');
     expect(sent).not.toHaveProperty('tool_choice');
+  });
+
+  it('keeps every field the endpoint put on the message and its calls, and sends them back to that endpoint only', async () => {
+    const server = await startServer();
+    const signature = 'c2lnbmF0dXJl';
+    server.enqueue(() => ({
+      status: 200,
+      body: {
+        choices: [{
+          index: 0, finish_reason: 'tool_calls',
+          message: {
+            role: 'assistant', content: null, reasoning_content: 'I should list them.', reasoning_details: [{ type: 'reasoning.encrypted', data: 'xyz' }],
+            tool_calls: [
+              { id: 'function-call-1', type: 'function', function: { name: 'list_processes', arguments: '{}' }, extra_content: { google: { thought_signature: signature } } },
+              { id: 'function-call-2', type: 'function', function: { name: 'list_processes', arguments: '{"filter":"all"}' } },
+            ],
+          },
+        }],
+      },
+    }));
+    server.setDefault(() => ({ content: 'ok' }));
+    const { client } = makeClient(server);
+
+    const { message } = await client.complete({ messages: userAsks, tools: [listProcessesTool] });
+    expect(message.extra).toEqual({ reasoning_content: 'I should list them.', reasoning_details: [{ type: 'reasoning.encrypted', data: 'xyz' }] });
+    expect(message.tool_calls[0]!.extra).toEqual({ extra_content: { google: { thought_signature: signature } } });
+    expect(message.tool_calls[1]!.extra).toBeUndefined();
+    const history: ChatMessage[] = [
+      ...userAsks, message,
+      { role: 'tool', tool_call_id: 'function-call-1', content: '[]' },
+      { role: 'tool', tool_call_id: 'function-call-2', content: '[1]' },
+    ];
+
+    await client.complete({ messages: history });
+    expect(server.requests[1]!.body.messages.slice(2)).toEqual([
+      {
+        role: 'assistant', content: null, reasoning_content: 'I should list them.', reasoning_details: [{ type: 'reasoning.encrypted', data: 'xyz' }],
+        tool_calls: [
+          { id: 'function-call-1', type: 'function', function: { name: 'list_processes', arguments: '{}' }, extra_content: { google: { thought_signature: signature } } },
+          { id: 'function-call-2', type: 'function', function: { name: 'list_processes', arguments: '{"filter":"all"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'function-call-1', content: '[]' },
+      { role: 'tool', tool_call_id: 'function-call-2', content: '[1]' },
+    ]);
+
+    // Another model is another endpoint: portable fields only, one call per message, ids of Mistral's form.
+    await client.complete({ messages: history, model: 'other-model' });
+    const portable = server.requests[2]!.body.messages.slice(2);
+    expect(portable).toHaveLength(4);
+    const [a, r1, b, r2] = portable;
+    expect(Object.keys(a).sort()).toEqual(['content', 'role', 'tool_calls']);
+    expect(a.content).toBe('');
+    expect(a.tool_calls).toEqual([{ id: expect.stringMatching(/^[a-zA-Z0-9]{9}$/), type: 'function', function: { name: 'list_processes', arguments: '{}' } }]);
+    expect(r1).toEqual({ role: 'tool', tool_call_id: a.tool_calls[0].id, content: '[]' });
+    expect(b.tool_calls[0].id).toMatch(/^[a-zA-Z0-9]{9}$/);
+    expect(b.tool_calls[0].id).not.toBe(a.tool_calls[0].id);
+    expect(r2).toEqual({ role: 'tool', tool_call_id: b.tool_calls[0].id, content: '[1]' });
+  });
+
+  it('gives a call without an id one of the portable form', async () => {
+    const server = await startServer();
+    server.enqueue({ toolCalls: [{ name: 'list_processes', arguments: {}, id: '' }] });
+    const { client } = makeClient(server);
+
+    const { message } = await client.complete({ messages: userAsks });
+
+    expect(message.tool_calls[0]!.id).toMatch(/^[a-zA-Z0-9]{9}$/);
   });
 
   it('waits for Retry-After on 429, logs the retry, then succeeds', async () => {
@@ -213,15 +283,41 @@ describe('LlmClient', () => {
     expect(error.message).toMatch(/ECONNREFUSED/);
   });
 
-  it('times out with LLM_TIMEOUT naming the timeout, without retrying', async () => {
+  it('retries a timeout before the first byte once, then fails with LLM_TIMEOUT naming the timeout', async () => {
     const server = await startServer();
-    server.enqueue({ hang: true });
+    server.enqueue({ hang: true }, { hang: true });
     const { client } = makeClient(server, { timeoutMs: 300 });
 
     const error = await expectAppError(client.complete({ messages: userAsks }), 'LLM_TIMEOUT');
 
     expect(error.message).toContain('300 ms');
-    expect(server.requests).toHaveLength(1);
+    expect(error.message).toContain('(twice)');
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('answers after one timeout before the first byte (a model loading inside the request)', async () => {
+    const server = await startServer();
+    server.enqueue({ hang: true }, { content: 'loaded' });
+    const { client } = makeClient(server, { timeoutMs: 300 });
+
+    expect((await client.complete({ messages: userAsks })).message.content).toBe('loaded');
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('waits as long as bytes keep coming (DeepSeek sends blank lines while a request is queued), but not for a stalled body', async () => {
+    const server = await startServer();
+    const body = JSON.stringify({ choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'after the queue' } }] });
+    server.enqueue({ status: 200, trickle: { chunks: ['\n', '\n', '\n', '\n', body], everyMs: 150 } });
+    const { client } = makeClient(server, { timeoutMs: 400 });
+    const startedAt = Date.now();
+
+    expect((await client.complete({ messages: userAsks })).message.content).toBe('after the queue');
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(600);
+
+    server.enqueue({ status: 200, trickle: { chunks: ['\n'], everyMs: 0, thenHang: true } });
+    const error = await expectAppError(client.complete({ messages: userAsks }), 'LLM_TIMEOUT');
+    expect(error.message).toContain('stopped arriving');
+    expect(server.requests).toHaveLength(2);
   });
 
   it('maps 401 to LLM_UNAUTHORIZED without retrying and never shows the key', async () => {

@@ -5,7 +5,8 @@ import { loadAgentConfig } from '../../src/agents/agent-config.js';
 import { buildPreamble } from '../../src/agents/preamble.js';
 import { runToolCall, TOOL_DEFINITIONS, type ToolContext } from '../../src/agents/tools.js';
 import { silentLogger } from '../../src/logger.js';
-import { isAlive, trackPid } from '../support/child-cleanup.js';
+import { isAlive } from '../support/child-cleanup.js';
+import { pidsRunning } from '../support/host-pid.js';
 import { waitFor } from '../support/wait-for.js';
 import { script, startHarness, toolResults, type Harness } from './harness.js';
 
@@ -242,13 +243,14 @@ describe('tools', () => {
     expect(outside.json).toMatchObject({ ok: false, code: 'CWD_OUTSIDE_WORKSPACE' });
 
     const startedAt = Date.now();
-    const slow = await call(ctx, 'run_command', { command: 'sleep 30 & echo "bg $!"; sleep 30', timeout_seconds: 1 });
+    // A pid the command prints is its pid inside the sandbox; the host finds the sleep by its unique argument.
+    const seconds = `30.${process.pid}${Date.now() % 1000}`;
+    const slow = await call(ctx, 'run_command', { command: `sleep ${seconds} & echo "bg $!"; sleep 30`, timeout_seconds: 1 });
     expect(Date.now() - startedAt).toBeLessThan(6_000);
     expect(slow.json.ok).toBe(false);
     expect(slow.json.timed_out).toMatch(/stopped after 1s/);
-    const bgPid = Number(/bg (\d+)/.exec(slow.json.stdout)![1]);
-    trackPid(bgPid);
-    await waitFor(() => !isAlive(bgPid), { what: 'the background sleep of the group to be gone' });
+    expect(slow.json.stdout).toMatch(/bg \d+/);
+    await waitFor(() => pidsRunning(['sleep', seconds]).length === 0, { what: 'the background sleep of the group to be gone' });
 
     const failing = await call(ctx, 'run_command', { command: 'echo oops >&2; exit 3' });
     expect(failing.json).toMatchObject({ ok: false, exit_code: 3, stderr: 'oops\n' });

@@ -153,6 +153,11 @@ const CASES: BadInput[] = [
   { name: 'bad LOG_LEVEL', args: () => ['ps'], env: { LOG_LEVEL: 'loud' }, says: /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/ },
   { name: 'bad CHORUS_KILL_GRACE_MS, on a kill', args: () => ['kill', String(live.pid)], env: { CHORUS_KILL_GRACE_MS: 'soon' }, says: /CHORUS_KILL_GRACE_MS must be an integer/ },
   { name: 'bad LOG_LEVEL, on a spawn', args: () => spawnDemo('true'), env: { LOG_LEVEL: 'chatty' }, says: /LOG_LEVEL must be one of/ },
+  { name: 'bad CHORUS_SANDBOX, on a spawn', args: () => spawnDemo('true'), env: { CHORUS_SANDBOX: 'sometimes' }, says: /CHORUS_SANDBOX must be one of auto, required, off \(got "sometimes"\)/ },
+  {
+    name: 'spawn with CHORUS_SANDBOX=required and no bwrap', args: () => spawnDemo('true'), env: { CHORUS_SANDBOX: 'required', PATH: '/nonexistent' },
+    says: /The sandbox is required but unavailable: CHORUS_SANDBOX=required and bwrap was not found on PATH: install bubblewrap \(apt-get install bubblewrap\); nothing was started/,
+  },
 ];
 
 describe.concurrent('chorus CLI refuses bad input with one line and changes nothing', () => {

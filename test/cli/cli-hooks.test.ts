@@ -35,8 +35,9 @@ function clientHome() {
   const manager = new ProcessManager({ home, db, log: silentLogger(), loadOwner: agentOwnerLoader(home) });
   const hooks = new HookEngine({ manager, log: silentLogger(), port: new JournalPort(join(home, 'unused.jsonl')) });
   opened.push(async () => { await manager.close(); db.close(); });
-  const gate = join(home, 'gate');
-  mkdirSync(gate);
+  // In the agent's workspace: a confined printer sees nothing else of the home.
+  const gate = join(home, 'agents', 'demo', 'workspace', 'gate');
+  mkdirSync(gate, { recursive: true });
   const say = (text: string) => {
     writeFileSync(join(gate, 'tmp-1'), `${text}\n`);
     renameSync(join(gate, 'tmp-1'), join(gate, 'say-1'));

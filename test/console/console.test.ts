@@ -4,7 +4,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readAllStats } from '../../src/process/proc-fs.js';
 import { runCli } from '../support/cli.js';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
-import { FakeLlmServer, type FakeLlmRequest } from '../support/fake-llm-server.js';
+import { FakeLlmServer, type FakeLlmRequest, type FakeLlmResponse } from '../support/fake-llm-server.js';
+import { deepseek } from '../support/llm-endpoints/deepseek.js';
+import { gemini3 } from '../support/llm-endpoints/gemini.js';
+import { mistral } from '../support/llm-endpoints/mistral.js';
+import type { LlmEndpoint } from '../support/llm-endpoints/index.js';
+import { openrouter } from '../support/llm-endpoints/openrouter.js';
 import { makeTempHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -47,7 +52,7 @@ function startBot(home: string, env: NodeJS.ProcessEnv): Bot {
     env: {
       PATH: process.env.PATH, HOME: process.env.HOME, CHORUS_HOME: home, CHORUS_KILL_GRACE_MS: '2000',
       DISCORD_TOKEN: '', DISCORD_GUILD_ID: '', DISCORD_API_URL: '', CHORUS_OWNER_IDS: '', CHORUS_REGISTER_COMMANDS: '',
-      LLM_BASE_URL: '', LLM_API_KEY: '', LLM_MODEL: '', LOG_LEVEL: '', CHORUS_LOG_CAP: '',
+      LLM_BASE_URL: '', LLM_API_KEY: '', LLM_MODEL: '', LLM_TIMEOUT_MS: '', LOG_LEVEL: '', CHORUS_LOG_CAP: '',
       ...env,
     },
   });
@@ -147,5 +152,43 @@ describe('console mode through npm start', () => {
     expect(isAlive(botPid)).toBe(false);
     expect(groupMembers(bot.child.pid!), 'npm, sh or the bot left behind').toEqual([]);
     expect(isAlive(pid)).toBe(true);
+  });
+});
+
+/** Two turns on the terminal: parallel calls, their results, a second call, the answer; then a follow-up with a call. */
+function consoleConversation(request: FakeLlmRequest): FakeLlmResponse {
+  const messages = request.body.messages as Array<{ role: string; content: string | null; tool_calls?: unknown[] }>;
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user');
+  const rounds = messages.slice(lastUser).filter((m) => m.role === 'assistant' && m.tool_calls?.length).length;
+  const list = (filter: string) => ({ name: 'list_processes', arguments: { filter } });
+  if (messages[lastUser]!.content === 'what runs here?') {
+    if (rounds === 0) return { toolCalls: [list('running'), list('exited')] };
+    if (rounds === 1) return { toolCalls: [list('all')] };
+    return { content: 'Nothing runs here.' };
+  }
+  return rounds === 0 ? { toolCalls: [list('lost')] } : { content: 'No lost processes either.' };
+}
+
+/** The endpoints whose second request failed before assistant messages kept their fields, plus OpenRouter's. */
+const CONSOLE_ENDPOINTS: LlmEndpoint[] = [gemini3, deepseek, mistral, openrouter];
+
+describe('console mode through npm start reaches the final answer on each endpoint', () => {
+  it.for(CONSOLE_ENDPOINTS.map((endpoint) => ({ endpoint, label: endpoint.name })))('$label', async ({ endpoint }) => {
+    const home = makeTempHome();
+    const llm = await endpoint.start();
+    servers.push(llm);
+    llm.setDefault(consoleConversation);
+    const bot = startBot(home, { LLM_BASE_URL: llm.baseUrl, LLM_MODEL: endpoint.model, LLM_API_KEY: 'sk-console' });
+    await bot.expectOutput(/console mode \(no DISCORD_TOKEN\); agents: main\./);
+
+    bot.type('what runs here?');
+    await bot.expectOutput(/^main> Nothing runs here\.$/m);
+    bot.type('and lost ones?');
+    await bot.expectOutput(/^main> No lost processes either\.$/m);
+    expect(bot.output()).not.toContain('could not finish');
+    expect(llm.requests.every((r) => r.body.model === endpoint.model)).toBe(true);
+
+    bot.child.stdin.end();
+    expect(await bot.closed).toEqual({ code: 0, signal: null });
   });
 });

@@ -34,8 +34,9 @@ function clientHome() {
     return readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { journalAction: string; cause: string; matchedLines: string[]; processId: number; mergedCount: number });
   };
   let said = 0;
-  const gate = join(home, 'gate');
-  mkdirSync(gate);
+  // In the agent's workspace: a confined printer sees nothing else of the home.
+  const gate = join(home, 'agents', 'demo', 'workspace', 'gate');
+  mkdirSync(gate, { recursive: true });
   /** Makes the printer print `text` (atomically, so it never reads half a file). */
   const say = (text: string) => {
     said += 1;

@@ -6,6 +6,7 @@ import type { LineEvent } from '../../src/process/events.js';
 import type { ProcessManager } from '../../src/process/process-manager.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
+import { hostPid } from '../support/host-pid.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
 
@@ -25,7 +26,7 @@ async function spawnAndWaitFor(
   const pids: Record<string, number> = {};
   const onLine = (line: LineEvent) => {
     const [role, pid] = line.text.split(' ');
-    if (role && roles.includes(role)) pids[role] = trackPid(Number(pid));
+    if (role && roles.includes(role)) pids[role] = trackPid(hostPid(Number(pid), manager.repo.get(line.processId)!));
   };
   manager.on('line', onLine);
   try {
@@ -123,7 +124,9 @@ describe('kill', () => {
     const { manager, home } = await startManager();
     mkdirSync(join(home, 'agents', 'demo', 'workspace', 'sub'), { recursive: true });
     const pids: number[] = [];
-    manager.on('line', (line) => { if (line.text.startsWith('ready ')) pids.push(trackPid(Number(line.text.split(' ')[1]))); });
+    manager.on('line', (line) => {
+      if (line.text.startsWith('ready ')) pids.push(trackPid(hostPid(Number(line.text.split(' ')[1]), manager.repo.get(line.processId)!)));
+    });
     const old = await manager.spawn({ agent: 'demo', command: fixture('forever.mjs'), workingDirectory: 'sub', name: 'server' });
     await waitFor(() => pids.length === 1, { what: 'the first ready line' });
 

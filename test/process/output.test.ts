@@ -7,6 +7,7 @@ import { MAX_LINE_BYTES } from '../../src/process/line-splitter.js';
 import type { ProcessManager } from '../../src/process/process-manager.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { trackPid } from '../support/child-cleanup.js';
+import { hostPid } from '../support/host-pid.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
 
@@ -90,9 +91,13 @@ describe('output monitor: rolling tail', () => {
     const { manager } = await startManager();
     // The child writes its next line (on the other stream) only once the previous one was read: the order is known.
     let childPid = 0;
+    let innerPid = 0;
     manager.on('line', (line) => {
       const ready = /^ready (\d+)$/.exec(line.text);
-      if (ready) childPid = trackPid(Number(ready[1]));
+      if (ready) {
+        innerPid = Number(ready[1]);
+        childPid = trackPid(hostPid(innerPid, manager.repo.get(line.processId)!));
+      }
       try {
         process.kill(childPid, 'SIGUSR1');
       } catch { /* it was stopped after the test */ }
@@ -100,7 +105,7 @@ describe('output monitor: rolling tail', () => {
     const record = await manager.spawn({ agent: 'demo', command: fixture('alternates.mjs', 30) });
     const tail = await waitFor(() => manager.tail(record.id)?.length === 31 && manager.tail(record.id), { what: '31 tail lines' });
     expect(tail).toEqual([
-      { stream: 'stdout', text: `ready ${childPid}` },
+      { stream: 'stdout', text: `ready ${innerPid}` },
       ...Array.from({ length: 30 }, (_, i) => (i % 2 === 0
         ? { stream: 'stdout', text: `out ${i}` }
         : { stream: 'stderr', text: `err ${i}` })),

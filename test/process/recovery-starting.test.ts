@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildChildEnv } from '../../src/process/environment.js';
 import { readStat } from '../../src/process/proc-fs.js';
-import { shimArgs } from '../../src/process/shim.js';
+import { commandArgv, shimArgs } from '../../src/process/shim.js';
 import { exitFilePath, processesDir, RUN_MARKER_NAME } from '../../src/process/spawn.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { isAlive } from '../support/child-cleanup.js';
@@ -19,7 +19,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string): Proc
   const id = h.repo.transaction(() => {
     const rowId = h.repo.insertStarting({
       command, name, category: null, workingDirectory: workspace, agentName: AGENT, processType: 'background',
-      spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null,
+      spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null, sandbox: 'none',
     }, new Date().toISOString());
     const runDir = join(processesDir(h.home, AGENT), `${rowId}-cut-short`);
     h.repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
@@ -34,7 +34,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string): Proc
 function startShim(record: ProcessRecord): number {
   const fds = [openSync(record.stdoutLog, 'a', 0o600), openSync(record.stderrLog, 'a', 0o600)];
   try {
-    const child = spawn('/bin/sh', shimArgs(record.command, exitFilePath(record.runDir)), {
+    const child = spawn('/bin/sh', shimArgs(exitFilePath(record.runDir), commandArgv(record.command)), {
       cwd: record.workingDirectory,
       env: buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) }),
       detached: true,

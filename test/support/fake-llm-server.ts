@@ -26,6 +26,8 @@ export interface FakeHttpReply {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Sends the body in these pieces, one every `everyMs` (DeepSeek's blank lines while queued); `thenHang` never ends it. */
+  trickle?: { chunks: string[]; everyMs: number; thenHang?: boolean };
 }
 
 export interface FakeHang {
@@ -40,6 +42,22 @@ export interface FakeLlmServerOptions {
   expectedKey?: string;
   /** Models answered with OpenAI's 404 model_not_found. */
   unknownModels?: string[];
+  /** The path before `/chat/completions` (default `/v1`): `/v1beta/openai` for Gemini, `/api/v1` for OpenRouter. */
+  basePath?: string;
+  /** A provider's request validation: a reply refuses the request before the script is asked. */
+  validate?: (request: FakeLlmRequest) => FakeHttpReply | undefined;
+  /** A provider's response shape: rewrites the OpenAI-shaped completion the script produced. */
+  shapeCompletion?: (completion: FakeCompletion, request: FakeLlmRequest, reply: FakeAssistantReply) => object;
+}
+
+/** The OpenAI-shaped completion body the fake builds from a script's reply. */
+export interface FakeCompletion {
+  id: string;
+  object: string;
+  created: number;
+  model: string;
+  choices: Array<{ index: number; message: Record<string, any>; logprobs: null; finish_reason: string }>;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 const outOfScript = (request: FakeLlmRequest): FakeHttpReply => ({
@@ -62,12 +80,14 @@ export class FakeLlmServer {
   private completionCount = 0;
   /** `http://127.0.0.1:PORT/v1`; still readable after close (to test a refused connection). */
   readonly baseUrl: string;
+  private readonly basePath: string;
 
   private constructor(
     private readonly server: Server,
     private readonly options: FakeLlmServerOptions,
   ) {
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    this.basePath = options.basePath ?? '/v1';
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${this.basePath}`;
   }
 
   static async start(options: FakeLlmServerOptions = {}): Promise<FakeLlmServer> {
@@ -152,7 +172,7 @@ export class FakeLlmServer {
   }
 
   private async respondTo(request: FakeLlmRequest): Promise<FakeLlmResponse> {
-    if (request.method !== 'POST' || request.path !== '/v1/chat/completions') {
+    if (request.method !== 'POST' || request.path !== `${this.basePath}/chat/completions`) {
       return { status: 404, body: { error: { message: `Invalid URL (${request.method} ${request.path})`, type: 'invalid_request_error' } } };
     }
     if (this.options.expectedKey !== undefined && request.headers.authorization !== `Bearer ${this.options.expectedKey}`) {
@@ -168,12 +188,19 @@ export class FakeLlmServer {
         body: { error: { message: `The model \`${model}\` does not exist`, type: 'invalid_request_error', param: null, code: 'model_not_found' } },
       };
     }
+    const refusal = this.options.validate?.(request);
+    if (refusal) return refusal;
     const script = this.queue.shift();
     if (script === undefined) return this.defaultScript(request);
     return typeof script === 'function' ? script(request) : script;
   }
 
   private completion(request: FakeLlmRequest, reply: FakeAssistantReply): object {
+    const completion = this.openAiCompletion(request, reply);
+    return this.options.shapeCompletion ? this.options.shapeCompletion(completion, request, reply) : completion;
+  }
+
+  private openAiCompletion(request: FakeLlmRequest, reply: FakeAssistantReply): FakeCompletion {
     this.completionCount += 1;
     const toolCalls = reply.toolCalls?.map((call, i) => ({
       id: call.id ?? `call_fake_${this.completionCount}_${i}`,
@@ -206,8 +233,28 @@ export class FakeLlmServer {
 }
 
 function sendRaw(res: ServerResponse, reply: FakeHttpReply): void {
+  if (reply.trickle) {
+    sendTrickle(res, reply, reply.trickle);
+    return;
+  }
   const text = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
   const headers: Record<string, string> = { 'content-type': 'application/json', ...reply.headers };
   res.writeHead(reply.status, headers);
   res.end(text);
+}
+
+function sendTrickle(res: ServerResponse, reply: FakeHttpReply, trickle: NonNullable<FakeHttpReply['trickle']>): void {
+  res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+  const pieces = [...trickle.chunks];
+  const next = () => {
+    if (res.destroyed) return;
+    const piece = pieces.shift();
+    if (piece === undefined) {
+      if (!trickle.thenHang) res.end();
+      return;
+    }
+    res.write(piece);
+    setTimeout(next, trickle.everyMs);
+  };
+  next();
 }

@@ -109,7 +109,8 @@ export class RecoveryHome {
   }
 
   tickerArgs(name: string, code: number, intervalMs: number): { stopFile: string; words: string[] } {
-    const stopFile = join(this.home, `stop-${name}`);
+    // In the agent's workspace: a confined ticker sees nothing else of the home.
+    const stopFile = join(this.home, 'agents', AGENT, 'workspace', `stop-${name}`);
     return { stopFile, words: [process.execPath, TICKER, stopFile, String(code), String(intervalMs)] };
   }
 
