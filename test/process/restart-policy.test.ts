@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HookEngine } from '../../src/hooks/hook-engine.js';
@@ -13,6 +13,12 @@ import { nextEvent, waitFor } from '../support/wait-for.js';
 
 const node = JSON.stringify(process.execPath);
 const CRASH_THEN_STAY = join(import.meta.dirname, '..', 'fixtures', 'crash-then-stay.mjs');
+/** The fixture's counter lives in the agent's workspace: a sandboxed child sees nothing else of the home. */
+const workspaceFile = (home: string, name: string) => {
+  const dir = join(home, 'agents', 'demo', 'workspace');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
+};
 const crashThenStay = (counterFile: string, crashes: number) => `${node} ${JSON.stringify(CRASH_THEN_STAY)} ${JSON.stringify(counterFile)} ${crashes}`;
 
 async function setup() {
@@ -35,7 +41,7 @@ async function setup() {
 describe('restart policies', () => {
   it('restarts a program that crashes three times with growing delays; one handle; the count resets after min_uptime_seconds', async () => {
     const { home, manager, start, runs } = await setup();
-    const counter = join(home, 'runs');
+    const counter = workspaceFile(home, 'runs');
     const first = await start(crashThenStay(counter, 3), { on: 'failure', backoff_seconds: 0.3, max_backoff_seconds: 10, min_uptime_seconds: 2 });
     const current = await waitFor(() => {
       const all = runs(first);
@@ -96,7 +102,7 @@ describe('restart policies', () => {
 
   it('a stop someone asked for never restarts, even with on: always; a clean exit does not restart on: failure', async () => {
     const { home, manager, start } = await setup();
-    const stay = await start(crashThenStay(join(home, 'a'), 0), { on: 'always', backoff_seconds: 0.1 });
+    const stay = await start(crashThenStay(workspaceFile(home, 'a'), 0), { on: 'always', backoff_seconds: 0.1 });
     await waitFor(() => readFileSync(manager.repo.get(stay.id)!.stdoutLog, 'utf8').includes('up'));
     const stopped = await manager.kill({ id: stay.id }, { by: 'agent:demo' });
     expect(stopped.status).toBe('killed');
@@ -123,7 +129,7 @@ describe('restart policies', () => {
 describe('a pending restart and a supervisor crash', () => {
   it('survives a SIGKILL of the supervisor and happens exactly once', async () => {
     const h = new RecoveryHome();
-    const counter = join(h.home, 'runs');
+    const counter = workspaceFile(h.home, 'runs');
     const first = await h.client.spawn({
       agent: AGENT, command: crashThenStay(counter, 1),
       restartJson: JSON.stringify(parseRestartPolicy({ on: 'failure', backoff_seconds: 3, max_backoff_seconds: 3 })),
@@ -149,7 +155,7 @@ describe('a pending restart and a supervisor crash', () => {
     // Never before its stored due time, and only once: a witness picked up after it proves the supervisor moved on.
     expect(Date.parse(second.startedAt)).toBeGreaterThanOrEqual(Date.parse(pending.restartDueAt!) - 50);
     const witness = await h.spawnTicker('witness');
-    await h.waitForStdoutOffset(witness.record.id, 1, 5_000);
+    await h.waitForStdoutOffset(witness.record.id, 1, 15_000);
     expect(readFileSync(counter, 'utf8')).toBe('2');
     expect(h.repo.list({ agentName: AGENT, status: 'all' }).map((r) => r.id).sort()).toEqual([second.id, witness.record.id].sort());
     expect(h.row(first.id)).toMatchObject({ status: 'exited', exitCode: 1, supersededBy: second.id });
