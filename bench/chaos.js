@@ -1,18 +1,25 @@
 // `npm run test:chaos [-- --rounds N] [-- --seed S] [-- --keep]`: rounds of start a supervisor (its own OS process),
 // let it spawn a mix of processes with hooks while CLI spawners run beside it, SIGKILL it at a random moment (often
 // right inside a spawn) and the spawners too; then one last supervisor settles everything and the invariants of
-// issue 6 are counted and asserted. 20 rounds by default, 5 when CI is set. Exits 1 when an invariant does not hold.
+// issue 6 are counted and asserted. 20 rounds by default, 5 when CI is set. Then the mode "CLI spawners racing a live
+// supervisor" (issue 9, bench/chaos/spawner-race.js): `--race-spawns N` (500 by default, 150 when CI is set; 0 skips it)
+// spawns and restarts, `--race-parallel P` (16) at a time. Exits 1 when an invariant does not hold.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DIST, ROOT } from './lib/chorus.js';
+import { liveRunProcesses } from './chaos/live-runs.js';
+import { raceSpawners } from './chaos/spawner-race.js';
 import { commandFor, EXPECTED_EXIT, expectedStderr, expectedStdout, parseName, pickWork, seeded } from './chaos/workload.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'boolean' }, 'log-cap': { type: 'string' } },
+  options: {
+    rounds: { type: 'string' }, seed: { type: 'string' }, keep: { type: 'boolean' }, 'log-cap': { type: 'string' },
+    'race-spawns': { type: 'string' }, 'race-parallel': { type: 'string' },
+  },
 });
 const rounds = Number(values.rounds ?? (process.env.CI ? 5 : 20));
 const seed = Number(values.seed ?? Date.now() % 1_000_000);
@@ -137,7 +144,7 @@ for (let round = 1; round <= rounds; round += 1) {
 }
 
 // Before the last supervisor: every live process of this home must belong to a row that is still active.
-const untrackedBefore = liveProcesses().filter((p) => !isActiveRow(p.runDir)).length;
+const untrackedBefore = liveRunProcesses(home).filter((p) => !isActiveRow(p.runDir)).length;
 
 const settle = startSupervisor('settle', rounds + 1);
 await waitReady(settle);
@@ -150,11 +157,18 @@ if (!settle.settled) {
 await settle.exited;
 
 const report = check();
-const leftovers = liveProcesses();
+const leftovers = liveRunProcesses(home);
 for (const p of leftovers) {
   try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
 }
 report.invariants.processes_left_running_untracked = untrackedBefore + leftovers.length;
+
+const raceSpawns = Number(values['race-spawns'] ?? (process.env.CI ? 150 : 500));
+if (raceSpawns > 0) {
+  const race = await raceSpawners({ operations: raceSpawns, parallel: Number(values['race-parallel'] ?? 16), random, say });
+  for (const [key, value] of Object.entries(race.invariants)) report.invariants[`spawner_race_${key}`] = value;
+  report.examples.push(...race.examples);
+}
 
 const failed = Object.entries(report.invariants).filter(([, v]) => v !== 0);
 say(`${report.counts.processes_started} processes started (${report.counts.rows} rows; ${midSpawnKills} supervisor kills timed on a spawn; ${spawnsCutShort} spawns cut short and recovered), ${report.counts.hook_firings} hook firings, ${Math.round((Date.now() - started) / 1000)} s`);
@@ -174,20 +188,6 @@ function readLedger() {
   return out;
 }
 
-function liveProcesses() {
-  const out = [];
-  const needle = `CHORUS_RUN_DIR=${home}/`;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
-      const entry = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').find((e) => e.startsWith(needle));
-      if (entry) out.push({ pid: Number(name), runDir: entry.slice('CHORUS_RUN_DIR='.length) });
-    } catch { /* gone or not ours */ }
-  }
-  return out;
-}
 
 function isActiveRow(runDir) {
   const db = openDatabase(join(home, 'chorus.db'));

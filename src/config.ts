@@ -20,6 +20,7 @@ export interface Config {
   killGraceMs: number;
   logCapBytes: number;
   registerCommandsOnStart: boolean;
+  discordReadyTimeoutMs: number;
   /** auto: confine when bwrap works, else warn once; required: refuse to start a process unconfined; off. */
   sandboxMode: SandboxMode;
   /** The directory .env was read from; hidden from confined processes like CHORUS_HOME. */
@@ -168,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { envD
     killGraceMs: parseInteger(env, 'CHORUS_KILL_GRACE_MS', 0, 600_000, DEFAULT_KILL_GRACE_MS),
     logCapBytes,
     registerCommandsOnStart: register === 'true' || register === '1',
+    discordReadyTimeoutMs: parseInteger(env, 'DISCORD_READY_TIMEOUT_SECONDS', 1, 3_600, 60) * 1000,
     sandboxMode: sandboxMode as SandboxMode,
     envDir: options.envDir,
   };

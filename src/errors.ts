@@ -34,6 +34,7 @@ export const ERROR_MESSAGES = {
   NOT_AUTHORIZED: 'You are not allowed to do that here',
   NO_AGENT_IN_CHANNEL: 'No agent is bound to this channel',
   GUILD_ONLY: 'This works only in a server channel',
+  DISCORD_GATEWAY: 'The Discord connection failed',
   INTERNAL: 'Internal error',
 } as const;
 

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { protectedPaths, type Config } from './config.js';
+import { AppError, errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Db } from './store/database.js';
 import { openDatabase } from './store/database.js';
@@ -89,27 +90,75 @@ export async function startAgents(
   return { runtime, agents: agents! };
 }
 
-/** Resolves on the first SIGINT or SIGTERM (and aborts `controller`); `dispose` stops waiting (console end of input). */
-function untilSignal(log: Logger, controller?: AbortController): { signalled: Promise<NodeJS.Signals>; dispose: () => void } {
+export type StopReason =
+  | { kind: 'signal'; signal: NodeJS.Signals }
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'crash'; error: unknown; origin: 'uncaughtException' | 'unhandledRejection' };
+
+/**
+ * Resolves on the first SIGINT or SIGTERM, the first uncaught exception or unhandled rejection anywhere (a crash
+ * runs the same shutdown as a signal, then exits non-zero so a service manager starts the bot again), or `failed`
+ * rejecting; aborts `controller`. `dispose` stops waiting for signals; crashes stay caught (and only logged) until
+ * `release`, so one during the shutdown cannot cut it short.
+ */
+export function untilStop(log: Logger, options: { controller?: AbortController; failed?: Promise<never> } = {}): {
+  stopped: Promise<StopReason>;
+  dispose: () => void;
+  release: () => void;
+} {
   let dispose = () => {};
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    // Signal listeners hold nothing and the manager's timers are unref'd: without this the process exits at once (code 13).
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    dispose = () => {
-      clearInterval(keepAlive);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    };
-    const stop = (signal: NodeJS.Signals) => {
-      dispose();
-      log.info({ signal }, 'shutting down');
-      controller?.abort();
-      resolve(signal);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  let isStopping = false;
+  let settle: (reason: StopReason) => void = () => {};
+  const stopped = new Promise<StopReason>((resolve) => { settle = resolve; });
+  const stop = (reason: StopReason) => {
+    if (isStopping) return;
+    isStopping = true;
+    dispose();
+    options.controller?.abort();
+    settle(reason);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'shutting down');
+    stop({ kind: 'signal', signal });
+  };
+  const onCrash = (origin: 'uncaughtException' | 'unhandledRejection') => (error: unknown) => {
+    if (isStopping) {
+      log.error({ err: error, origin }, 'another error while shutting down');
+      return;
+    }
+    log.fatal({ err: error, origin }, 'internal error; shutting down (processes keep running)');
+    stop({ kind: 'crash', error, origin });
+  };
+  const onException = onCrash('uncaughtException');
+  const onRejection = onCrash('unhandledRejection');
+  // Signal listeners hold nothing and the manager's timers are unref'd: without this the process exits at once (code 13).
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  dispose = () => {
+    clearInterval(keepAlive);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  options.failed?.catch((error: unknown) => {
+    log.error({ err: error }, 'shutting down');
+    stop({ kind: 'failed', error });
   });
-  return { signalled, dispose };
+  const release = () => {
+    dispose();
+    process.off('uncaughtException', onException);
+    process.off('unhandledRejection', onRejection);
+  };
+  return { stopped, dispose, release };
+}
+
+/** After the shutdown: a crash or a failure becomes the one-line error of the command (and a non-zero exit). */
+function throwIfFailed(reason: StopReason | undefined): void {
+  if (!reason || reason.kind === 'signal') return;
+  if (reason.kind === 'failed') throw reason.error;
+  throw new AppError('INTERNAL', `${reason.origin}: ${errorMessage(reason.error)}; shut down cleanly (processes keep running)`, { cause: reason.error });
 }
 
 /** `chorus bot` / `chorus supervise`: runs until SIGINT or SIGTERM (or, on the console, end of input); processes keep running. */
@@ -125,10 +174,16 @@ async function runHeadless(config: Config, log: Logger): Promise<number> {
   const runtime = await startRuntime(config, log, () => new JournalPort(join(config.chorusHome, 'hook-journal.jsonl')));
   log.info({ home: config.chorusHome, headless: true }, 'chorus started');
   // Handlers first: whoever reads the ready line may send SIGTERM at once, which must stop it cleanly.
-  const stopped = untilSignal(log);
-  process.stdout.write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})\n`);
-  await stopped.signalled;
-  await runtime.close();
+  const stop = untilStop(log);
+  let reason: StopReason | undefined;
+  try {
+    process.stdout.write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})\n`);
+    reason = await stop.stopped;
+    await runtime.close();
+  } finally {
+    stop.release();
+  }
+  throwIfFailed(reason);
   return 0;
 }
 
@@ -140,7 +195,9 @@ async function runConsoleBot(config: Config, log: Logger): Promise<number> {
   const frontEnd = new ConsoleFrontEnd(write);
   const { runtime, agents } = await startAgents(config, log, () => frontEnd, 'main');
   const controller = new AbortController();
-  const signals = untilSignal(log, controller);
+  const stop = untilStop(log, { controller });
+  let reason: StopReason | undefined;
+  void stop.stopped.then((r) => { reason = r; });
   try {
     write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})`);
     const names = agents.agents().map((a) => a.name);
@@ -149,10 +206,15 @@ async function runConsoleBot(config: Config, log: Logger): Promise<number> {
     const end = await runConsole({ agents, frontEnd, input: process.stdin, write, log, signal: controller.signal });
     log.info({ end }, 'console closed');
   } finally {
-    signals.dispose();
-    await agents.close();
-    await runtime.close();
+    stop.dispose();
+    try {
+      await agents.close();
+      await runtime.close();
+    } finally {
+      stop.release();
+    }
   }
+  throwIfFailed(reason);
   write('chorus: stopped (processes keep running)');
   return 0;
 }
@@ -165,22 +227,30 @@ async function runDiscordBot(config: Config, log: Logger): Promise<number> {
   const { DiscordBot } = await import('./discord/discord-bot.js');
   let bot: InstanceType<typeof DiscordBot> | undefined;
   const { runtime, agents } = await startAgents(config, log, (deps) => {
-    bot = new DiscordBot({ config, log, manager: deps.manager });
+    bot = new DiscordBot({ config, log, manager: deps.manager, readyTimeoutMs: config.discordReadyTimeoutMs });
     return bot.frontEnd;
   });
-  // Handlers before login: a SIGTERM while connecting must still stop cleanly.
-  const signals = untilSignal(log);
+  // Handlers before login: a SIGTERM, a crash or a fatal gateway close while connecting must still stop cleanly.
+  const stop = untilStop(log, { failed: bot!.failed });
+  let reason: StopReason | undefined;
   try {
     bot!.attach(agents);
-    await bot!.start();
-    log.info({ home: config.chorusHome }, 'chorus started');
-    process.stdout.write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})\n`);
-    await signals.signalled;
+    const started = await Promise.race([bot!.start().then(() => undefined), stop.stopped]);
+    reason = started ?? await (async () => {
+      log.info({ home: config.chorusHome }, 'chorus started');
+      process.stdout.write(`chorus: supervising ${config.chorusHome} (pid ${process.pid})\n`);
+      return stop.stopped;
+    })();
   } finally {
-    signals.dispose();
-    await bot!.close();
-    await agents.close();
-    await runtime.close();
+    stop.dispose();
+    try {
+      await bot!.close();
+      await agents.close();
+      await runtime.close();
+    } finally {
+      stop.release();
+    }
   }
+  throwIfFailed(reason);
   return 0;
 }

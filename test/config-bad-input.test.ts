@@ -46,6 +46,8 @@ const CASES: BadValue[] = [
   { key: 'DISCORD_API_URL', value: 'discord.com/api', says: /^an http\(s\) URL/ },
   { key: 'CHORUS_OWNER_IDS', value: '123456789012345678, abc', says: /^a comma-separated list of Discord ids \(17-20 digits\) \(got "abc"\)$/ },
   { key: 'CHORUS_OWNER_IDS', value: 'me', says: /^a comma-separated list of Discord ids/ },
+  { key: 'DISCORD_READY_TIMEOUT_SECONDS', value: '0', says: /^an integer from 1 to 3600 \(got "0"\)$/ },
+  { key: 'DISCORD_READY_TIMEOUT_SECONDS', value: '1m', says: /^an integer from 1 to 3600 \(got "1m"\)$/ },
   { key: 'CHORUS_REGISTER_COMMANDS', value: 'maybe', says: /^true or false \(got "maybe"\)$/ },
   { key: 'CHORUS_REGISTER_COMMANDS', value: 'yes please', says: /^true or false \(got "yes please"\)$/ },
   { key: 'LLM_BASE_URL', value: 'localhost:11434/v1', says: /^an http\(s\) URL \(got "localhost:11434\/v1"\)$/ },

@@ -24,6 +24,21 @@ export function cutLine(text: string, max: number): string {
   return oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine;
 }
 
+/**
+ * One line, at most `max` characters, keeping the start and the end with the middle elided: two commands that differ
+ * only after a long common prefix (a test filter, a port) stay told apart.
+ */
+export function elideMiddle(text: string, max: number): string {
+  const oneLine = text.replace(/\s*\n\s*/g, ' ⏎ ');
+  if (oneLine.length <= max) return oneLine;
+  if (max < 8) return cutLine(oneLine, max);
+  const tail = Math.floor((max - 1) * 0.4);
+  return `${oneLine.slice(0, max - 1 - tail)}…${oneLine.slice(oneLine.length - tail)}`;
+}
+
+/** Widths a command column is tried at, widest first: the whole command when the reply has room. */
+export const COMMAND_WIDTHS = [Infinity, 160, 120, 90, 60, 40] as const;
+
 /** Running time of a live process, total run time of an ended one. */
 export function runTime(record: ProcessRecord, now = Date.now()): string {
   const end = record.endedAt ? Date.parse(record.endedAt) : now;

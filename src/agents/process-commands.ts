@@ -5,7 +5,7 @@ import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
 import type { AgentConfig } from './agent-config.js';
-import { cutLine, describeSandbox, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
+import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
 import type { CommandReply } from './front-end.js';
 
 export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
@@ -29,6 +29,8 @@ export interface ProcessCommandContext {
   /** Who asks (a Discord user id, `console`): recorded as who stopped a process. */
   actorId: string;
   log?: Logger;
+  /** Why a process's live status message is no longer updated, when the front end gave up on it. */
+  statusMessageProblem?: (processId: number) => string | undefined;
 }
 
 /** Raw option values, as a slash command (typed) or a console line (strings) gives them; all are checked here. */
@@ -136,10 +138,16 @@ function list(ctx: ProcessCommandContext, options: ProcessCommandOptions): Comma
     String(r.pid ?? '?'), shortOutcome(r), runTime(r), r.processType, r.name ? `${cutLine(r.name, 30)}: ${r.command}` : r.command,
   ]));
   const head = `Processes of ${ctx.agent.name} (${filter}${rows.length > LIST_LIMIT ? `, newest ${LIST_LIMIT}` : `, ${rows.length}`}):`;
-  const compact = formatTable(['PID', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], shown.map((r) => [
-    String(r.pid ?? '?'), shortOutcome(r), runTime(r), r.processType, cutLine(r.name ? `${r.name}: ${r.command}` : r.command, 60),
-  ]));
-  return fit(`${head}\n${fence(compact)}`, { name: `processes-${ctx.agent.name}.log`, content: `${head}\n${table}\n`, summary: `${head} ${shown.length} rows, attached.` });
+  // The whole command when the reply has room; else the widest start…end that fits; else the full table attached.
+  let text = '';
+  for (const width of COMMAND_WIDTHS) {
+    const compact = formatTable(['PID', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], shown.map((r) => [
+      String(r.pid ?? '?'), shortOutcome(r), runTime(r), r.processType, elideMiddle(r.name ? `${cutLine(r.name, 30)}: ${r.command}` : r.command, width),
+    ]));
+    text = `${head}\n${fence(compact)}`;
+    if (text.length <= REPLY_LIMIT) break;
+  }
+  return fit(text, { name: `processes-${ctx.agent.name}.log`, content: `${head}\n${table}\n`, summary: `${head} ${shown.length} rows, attached.` });
 }
 
 async function kill(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
@@ -147,8 +155,8 @@ async function kill(ctx: ProcessCommandContext, options: ProcessCommandOptions):
   const force = readForce(options.force);
   if (record.status !== 'running' && record.status !== 'restarting') return { text: `pid ${record.pid} is not running: it ${describeEnd(record)}.`, isError: true };
   const stopped = await ctx.manager.kill({ id: record.id }, { force, by: ctx.actorId });
-  if (record.status === 'restarting') return { text: `Cancelled the pending restart of pid ${stopped.pid} (${cutLine(stopped.command, 100)}); it stays stopped.` };
-  return { text: `Stopped pid ${stopped.pid} (${cutLine(stopped.command, 100)}) with ${stopped.signal ?? 'a signal'} after ${runTime(stopped)}.` };
+  if (record.status === 'restarting') return { text: `Cancelled the pending restart of pid ${stopped.pid} (${elideMiddle(stopped.command, 100)}); it stays stopped.` };
+  return { text: `Stopped pid ${stopped.pid} (${elideMiddle(stopped.command, 100)}) with ${stopped.signal ?? 'a signal'} after ${runTime(stopped)}.` };
 }
 
 function logs(ctx: ProcessCommandContext, options: ProcessCommandOptions): CommandReply {
@@ -175,7 +183,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
   const hooks = ctx.hooks.hooksFor(record.id);
   const lines = [
     `pid ${record.pid} (#${record.id}) of ${record.agentName}, ${record.processType}${record.name ? ` "${record.name}"` : ''}`,
-    `command:   ${cutLine(record.command, 300)}`,
+    `command:   ${elideMiddle(record.command, 300)}`,
     `directory: ${record.workingDirectory}`,
     `status:    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
@@ -184,6 +192,8 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  const problem = ctx.statusMessageProblem?.(record.id);
+  if (problem) lines.push(`status message: ${problem}`);
   for (const hook of hooks) lines.push(`hook:      ${hook.description} (fired ${hook.row.fireCount})`);
   const tail = ctx.manager.tail(record.id, 5)?.map((l) => (l.stream === 'stderr' ? `[stderr] ${l.text}` : l.text))
     ?? readLastLines(logPath(record, 'stdout'), 5);
@@ -194,7 +204,7 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
 async function restart(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
   const record = ownProcess(ctx, readPid(options.pid));
   const started = await ctx.hooks.restartProcess({ id: record.id }, { by: ctx.actorId });
-  return { text: `Restarted pid ${record.pid} as pid ${started.pid} (${cutLine(started.command, 100)}).` };
+  return { text: `Restarted pid ${record.pid} as pid ${started.pid} (${elideMiddle(started.command, 100)}).` };
 }
 
 function formatTable(header: string[], rows: string[][]): string {

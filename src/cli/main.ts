@@ -18,12 +18,16 @@ import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args
 import { compileSafePattern } from '../safe-pattern.js';
 import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, parseReadySpec, parseRestartPolicy } from '../process/supervision-spec.js';
 import { table } from './format.js';
-import { cutLine, describeSandbox, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
+import { doctor } from './doctor.js';
+import { service } from './service.js';
+import { describeSandbox, elideMiddle, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
 
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** The terminal's width when stdout is one; undefined when piped (then nothing is cut). */
+  columns?: number | undefined;
 }
 
 const USAGE = `usage: chorus <verb> [options]
@@ -38,6 +42,9 @@ const USAGE = `usage: chorus <verb> [options]
         [--ready-port N] [--ready-http PATH] [--ready-pattern RE] [--ready-timeout S] -- <command>
   supervise                                  watch processes and run hooks, without a chat front end
   bot                                        run the bot (what npm start runs)
+  doctor [--json]                            check the setup; each failing check says how to fix it
+  service install [--system] [--print]       write a systemd unit that runs the bot (--print: only print it)
+  service uninstall [--system]               remove that unit
 
 CHORUS_HOME (default ~/.chorus-agents) selects the home; .env in the current directory is read.`;
 
@@ -89,9 +96,13 @@ async function ps(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(values.all ? 'no processes' : 'no running processes (--all shows ended ones)');
     return 0;
   }
-  ctx.io.out(table(['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'], rows.map((r) => [
-    String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, cutLine(r.name ? `${r.name}: ${r.command}` : r.command, 60),
-  ])));
+  const header = ['PID', 'AGENT', 'STATUS', 'TIME', 'TYPE', 'COMMAND'];
+  const cells = rows.map((r) => [String(r.pid), r.agentName, shortOutcome(r), runTime(r), r.processType, r.name ? `${r.name}: ${r.command}` : r.command]);
+  // On a terminal the command gets what the row leaves of its width (start…end); piped, it is printed whole.
+  const columns = ctx.io.columns;
+  const before = header.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...cells.map((c) => c[i]!.length)) + 2, 0);
+  const width = columns === undefined ? Infinity : Math.max(40, columns - before);
+  ctx.io.out(table(header, cells.map((c) => [...c.slice(0, -1), elideMiddle(c.at(-1)!, width)])));
   return 0;
 }
 
@@ -281,9 +292,12 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       const { runBot } = await import('../main.js');
       return await runBot(config, { headless: verb === 'supervise' });
     }
+    // Neither opens (nor creates) the home: doctor inspects it as it is, service only writes a unit file.
+    if (verb === 'doctor') return await doctor(config, args, io.out);
+    if (verb === 'service') return await service(args, io, { hasDiscordToken: config.discordToken !== undefined });
     const handler = VERBS[verb];
     if (!handler) {
-      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot'].join(', ')}`);
+      io.err(`chorus: unknown verb ${JSON.stringify(verb)}; verbs: ${[...Object.keys(VERBS), 'supervise', 'bot', 'doctor', 'service'].join(', ')}`);
       return 2;
     }
     const manager = openManager(config);
@@ -304,5 +318,6 @@ function defaultIo(): CliIo {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
     env: process.env,
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
   };
 }

@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../agents/agent-config.js';
-import { cutLine, readinessState, runTime } from '../agents/describe.js';
+import { cutLine, elideMiddle, readinessState, runTime } from '../agents/describe.js';
 import type { FrontEnd, ProcessStatusView } from '../agents/front-end.js';
 import { describeEnd } from '../process/process-manager.js';
 
@@ -28,7 +28,7 @@ export class ConsoleFrontEnd implements FrontEnd {
     const label = record.name ? ` (${cutLine(record.name, 40)})` : '';
     const restarts = record.restartCount > 0 ? ` (restart ${record.restartCount})` : '';
     const what = view.isFinal ? `${describeEnd(record)} after ${runTime(record)}` : `${readiness ?? record.status}${restarts} in the background`;
-    this.write(`[${agent.name}] pid ${record.pid}${label} ${what}: ${cutLine(record.command, 100)}`);
+    this.write(`[${agent.name}] pid ${record.pid}${label} ${what}: ${elideMiddle(record.command, 160)}`);
   }
 
   /** The last message an agent posted here: a typed line continues that conversation. */

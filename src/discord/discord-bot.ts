@@ -3,10 +3,11 @@ import type { AgentDirectory, CommandServices } from '../../commands/command.js'
 import { commands } from '../../commands/index.js';
 import { runProcessCommand, type ProcessCommandContext } from '../agents/process-commands.js';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { FileAgentDirectory } from './agent-directory.js';
+import { GatewayWatch } from './gateway-watch.js';
 import { ChatHandler, type ChatPort } from './chat.js';
 import { DiscordFrontEnd, type SchedulerTuning } from './discord-front-end.js';
 import { InteractionRouter } from './interaction-router.js';
@@ -64,6 +65,9 @@ export class DiscordBot {
   private readonly chat: ChatHandler;
   private readonly log: Logger;
   private isClosed = false;
+  private readonly gateway: GatewayWatch;
+  /** Rejects when the gateway closes for good (a fatal close code), at start or later: the bot must stop. */
+  readonly failed: Promise<never>;
 
   constructor(private readonly options: DiscordBotOptions) {
     const { config } = options;
@@ -83,7 +87,10 @@ export class DiscordBot {
       agents: this.directory,
       runProcessCommand: (agent, actorId, subcommand, values) => {
         if (!this.agents) throw new AppError('INTERNAL', 'the agents layer is not attached yet', { userFacing: false });
-        return runProcessCommand({ manager: options.manager, hooks: this.agents.hooks, agent, actorId, log: this.log }, subcommand, values);
+        return runProcessCommand({
+          manager: options.manager, hooks: this.agents.hooks, agent, actorId, log: this.log,
+          statusMessageProblem: (id) => this.frontEnd.statusMessageProblem(id),
+        }, subcommand, values);
       },
       log: this.log,
     };
@@ -94,6 +101,10 @@ export class DiscordBot {
       agents: this.directory, chat: () => this.agents, ownerIds: config.ownerIds, log: this.log,
       replyTarget: (id) => this.frontEnd.replyTarget(id),
     });
+    let fail: (error: AppError) => void = () => {};
+    this.failed = new Promise<never>((_, reject) => { fail = reject; });
+    this.failed.catch(() => undefined);
+    this.gateway = new GatewayWatch(this.client, { log: this.log, onFatal: (error) => fail(error) });
     this.client.on(Events.Error, (error) => this.log.error({ err: error }, 'discord client error'));
     this.client.on(Events.Warn, (message) => this.log.warn({ message }, 'discord client warning'));
     this.client.on(Events.InteractionCreate, this.onInteraction);
@@ -104,17 +115,28 @@ export class DiscordBot {
     this.agents = agents;
   }
 
-  /** Logs in, waits for the guilds, and registers the commands when CHORUS_REGISTER_COMMANDS is on. */
+  /**
+   * Logs in, waits for the guilds, and registers the commands when CHORUS_REGISTER_COMMANDS is on. Every failure
+   * (token refused, a fatal gateway close, no READY in time) rejects with one AppError naming the cause.
+   */
   async start(): Promise<void> {
     const timeoutMs = this.options.readyTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<void>((resolve, reject) => {
-      this.client.once(Events.ClientReady, () => resolve());
-      timer = setTimeout(() => reject(new AppError('INTERNAL', `Discord did not get ready within ${timeoutMs} ms`, { userFacing: false })), timeoutMs);
+    const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const last = this.gateway.lastClose;
+        reject(new AppError('DISCORD_GATEWAY', `Discord did not get ready within ${Math.round(timeoutMs / 1000)} s (${last ? `the gateway keeps closing with ${last}` : 'no gateway close was seen'}); check DISCORD_API_URL, the network and the token`));
+      }, timeoutMs);
     });
+    const login = this.client.login(this.options.config.discordToken).catch((error: unknown) => {
+      throw loginError(error);
+    });
+    // The race may end first (timeout, fatal close): login's own late rejection then has nobody else to go to.
+    login.catch(() => undefined);
+    this.gateway.attachAfterLogin();
     try {
-      await this.client.login(this.options.config.discordToken);
-      await ready;
+      await Promise.race([Promise.all([login, ready]), timedOut, this.failed]);
     } finally {
       clearTimeout(timer);
     }
@@ -147,6 +169,15 @@ export class DiscordBot {
   private readonly onMessage = (message: Message): void => {
     void this.chat.handle(message);
   };
+}
+
+/** A refused token (401 at /gateway/bot) says which key to fix; other login errors keep their own words. */
+function loginError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if ((error as { code?: unknown }).code === 'TokenInvalid') {
+    return new AppError('DISCORD_GATEWAY', 'Discord rejected DISCORD_TOKEN (401); reset the token under Bot in the Discord Developer Portal and put it in .env', { cause: error });
+  }
+  return new AppError('DISCORD_GATEWAY', `login failed: ${errorMessage(error)}`, { cause: error });
 }
 
 /** Creates the bot, attaches the agents layer when given, and logs in. */

@@ -167,6 +167,15 @@ export class DiscordFrontEnd implements FrontEnd {
     for (const scheduler of this.schedulers.values()) scheduler.close();
   }
 
+  /** Why a process's status message is no longer updated (given up on for good), if it is not. */
+  statusMessageProblem(processId: number): string | undefined {
+    for (const scheduler of this.schedulers.values()) {
+      const reason = scheduler.abandonedReason(processId);
+      if (reason) return reason;
+    }
+    return undefined;
+  }
+
   /** Updates not yet delivered, across channels. */
   get pendingUpdates(): number {
     let count = 0;

@@ -64,6 +64,8 @@ interface Slot {
   failures: number;
   /** Discord refused an edit with 30046: this message takes no more edits for a while. */
   isCapped: boolean;
+  /** Edits of an earlier message of this key were given up on, and this key got its one fresh post. */
+  isFreshPost: boolean;
 }
 
 function errorCode(error: unknown): unknown {
@@ -89,6 +91,9 @@ export class EditScheduler {
   readonly channelId: string;
   private readonly slots = new Map<number, Slot>();
   private readonly finished = new Map<number, string>();
+  /** Giving up is final: message ids no edit goes to again, and keys that no update reaches any more. */
+  private readonly deadMessageIds = new Set<string>();
+  private readonly abandoned = new Map<number, string>();
   private readonly editTimes: number[] = [];
   private readonly idleWaiters = new Set<() => void>();
   private readonly budget: EditBudget;
@@ -119,12 +124,14 @@ export class EditScheduler {
   update(key: number, body: StatusBody, update: StatusUpdate): void {
     if (this.isClosed) return;
     const json = JSON.stringify(body);
-    if (this.finished.get(key) === json) return;
+    if (this.finished.get(key) === json || this.abandoned.has(key)) return;
     let slot = this.slots.get(key);
     if (!slot) {
+      const known = update.messageId ?? null;
       slot = {
-        key, messageId: update.messageId ?? null, sentJson: null, pending: null, pendingSince: 0, isFinalSeen: false,
-        notBefore: 0, backoffMs: this.backoffMs, lastEditAt: 0, failures: 0, isCapped: false,
+        key, messageId: known !== null && this.deadMessageIds.has(known) ? null : known, sentJson: null, pending: null,
+        pendingSince: 0, isFinalSeen: false, notBefore: 0, backoffMs: this.backoffMs, lastEditAt: 0, failures: 0,
+        isCapped: false, isFreshPost: false,
       };
       this.slots.set(key, slot);
     }
@@ -141,6 +148,11 @@ export class EditScheduler {
     slot.pending = { body, json, isFinal: update.isFinal };
     if (update.isFinal && slot.isCapped && !this.isInFlight(slot)) this.repost(slot);
     this.pump();
+  }
+
+  /** Why a key's status message is no longer updated, once given up on for good. */
+  abandonedReason(key: number): string | undefined {
+    return this.abandoned.get(key);
   }
 
   /** Keys with an update not yet delivered. */
@@ -303,13 +315,32 @@ export class EditScheduler {
       return;
     }
     slot.failures += 1;
-    if (slot.failures >= MAX_FAILURES) {
-      log.error({ ...context, err: error, failures: slot.failures }, 'giving up on a status message');
-      this.slots.delete(slot.key);
+    // A post that fails, after edits were given up on, means the channel takes no posts either: stop at once.
+    if (slot.failures >= MAX_FAILURES || (kind === 'post' && slot.isFreshPost)) {
+      this.giveUp(slot, { ...context, err: error, failures: slot.failures });
       return;
     }
     slot.notBefore = this.now() + this.retryMs * slot.failures;
     log.warn({ ...context, err: error }, 'status message update failed; will retry');
+  }
+
+  /**
+   * Final for the message: no edit goes to it again. Its key gets one fresh post (if the channel still takes posts);
+   * when that fails too, or edits failed on a fresh post already, the key is dropped for good. Logged once.
+   */
+  private giveUp(slot: Slot, context: Record<string, unknown>): void {
+    if (slot.messageId !== null) this.deadMessageIds.add(slot.messageId);
+    if (slot.messageId !== null && !slot.isFreshPost) {
+      this.options.log.error(context, 'giving up on editing a status message; posting a fresh one');
+      this.repost(slot);
+      slot.isFreshPost = true;
+      slot.failures = 0;
+      return;
+    }
+    this.options.log.error(context, 'giving up on the status of this process: Discord refuses its edits and posts');
+    this.slots.delete(slot.key);
+    const code = context.code === undefined ? '' : ` (Discord error ${String(context.code)})`;
+    this.abandoned.set(slot.key, `not updated any more: Discord refused its edits and a fresh post${code}`);
   }
 
   /** The next delivery of this key is a new message (the old one is gone, or too old to edit). */

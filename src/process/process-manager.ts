@@ -90,6 +90,12 @@ function identityOf(record: ProcessRecord): ProcessIdentity | undefined {
   return { pid: record.pid, pgid: record.pgid ?? record.pid, startTicks: record.startTicks, bootId: record.bootId };
 }
 
+/** Whether a starting row's spawner (its lease) still runs: until it ends, the spawn is in progress. */
+function isSpawnInProgress(record: ProcessRecord): boolean {
+  if (!record.spawner) return false;
+  return checkIdentity({ ...record.spawner, pgid: 0 }, { checkGroup: false }) === 'alive';
+}
+
 function signalName(exitCode: number | null): string | null {
   if (exitCode === null || exitCode <= 128) return null;
   const found = Object.entries(osConstants.signals).find(([, n]) => n === exitCode - 128);
@@ -135,6 +141,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly timers: NodeJS.Timeout[] = [];
   private isSupervising = false;
   private isClosed = false;
+  private hasSpawnsInProgress = false;
   private dataVersion = -1;
   private lastOffsetFlush = 0;
 
@@ -491,6 +498,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
   private async reconcile(): Promise<void> {
     this.dataVersion = this.options.db.pragma('data_version', { simple: true }) as number;
+    this.hasSpawnsInProgress = false;
     const pending: Promise<unknown>[] = [];
     for (const record of this.repo.listActive()) {
       if (this.entries.has(record.id)) continue;
@@ -504,6 +512,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private async adopt(initial: ProcessRecord): Promise<void> {
     let record = initial;
     if (record.status === 'starting') {
+      // A spawn in progress is never judged: its spawner records it, or dies and leaves it to the next look.
+      if (isSpawnInProgress(record)) {
+        this.hasSpawnsInProgress = true;
+        return;
+      }
+      // Checked after the lease ended, so no spawner can start the shim after this look.
       const found = this.findStartingProcess(record);
       if (!found) {
         const ended = await this.settleEnded(record, 'gone');
@@ -542,7 +556,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         if (!entry.ending) entry.monitor.drainInBackground();
       }
       const version = this.options.db.pragma('data_version', { simple: true }) as number;
-      if (version !== this.dataVersion) await this.reconcile();
+      // A spawner that dies mid-spawn writes nothing, so rows left to a lease are looked at again on every poll.
+      if (version !== this.dataVersion || this.hasSpawnsInProgress) await this.reconcile();
       if (Date.now() - this.lastOffsetFlush >= this.offsetFlushMs) this.flushOffsets(false);
     } catch (error) {
       this.log.error({ err: error }, 'supervisor poll failed');

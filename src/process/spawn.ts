@@ -56,6 +56,12 @@ export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
 }
 
+/** This process, as the lease a starting row carries until the spawn is recorded. */
+function spawnLease(): { pid: number; startTicks: number; bootId: string } | undefined {
+  const self = captureIdentity(process.pid);
+  return self && { pid: self.pid, startTicks: self.startTicks, bootId: self.bootId };
+}
+
 /** Everything checked before anything exists: nothing is spawned or written when a check fails. */
 export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { command: string; cwd: string } {
   const command = checkCommand(request.command);
@@ -105,7 +111,7 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     if (active >= request.agent.maxProcesses) {
       throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
     }
-    const rowId = repo.insertStarting(fields, new Date().toISOString());
+    const rowId = repo.insertStarting(fields, new Date().toISOString(), spawnLease());
     // Unique even when a fresh database reuses row ids beside old run directories.
     const runDir = join(parent, `${rowId}-${Date.now().toString(36)}`);
     repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));

@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import type { SupervisorRepo, SupervisorRow } from '../store/supervisor-repo.js';
 import { captureIdentity, checkIdentity } from './identity.js';
 
-function isHolderAlive(holder: SupervisorRow): boolean {
+export function isHolderAlive(holder: SupervisorRow): boolean {
   // The bot's process group is whatever its launcher gave it, so only pid, start time and boot id are compared.
   return checkIdentity({ pid: holder.pid, pgid: holder.pid, startTicks: holder.startTicks, bootId: holder.bootId }, { checkGroup: false }) === 'alive';
 }

@@ -47,3 +47,27 @@ function migrateSteps(db: Db, migrations: readonly string[]): void {
     if (isDone) return;
   }
 }
+
+export interface DatabaseHealth {
+  /** What `PRAGMA quick_check` found; empty when the file is sound. */
+  problems: string[];
+  version: number;
+  expectedVersion: number;
+}
+
+/** Opens an existing store read-only: nothing is created, migrated or written (for checks). */
+export function openDatabaseReadOnly(path: string): Db {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** A store's integrity and schema version. */
+export function inspectDatabase(db: Db, migrations: readonly string[] = MIGRATIONS): DatabaseHealth {
+  const found = (db.pragma('quick_check') as Array<{ quick_check: string }>).map((r) => r.quick_check);
+  return {
+    problems: found.length === 1 && found[0] === 'ok' ? [] : found,
+    version: db.pragma('user_version', { simple: true }) as number,
+    expectedVersion: migrations.length,
+  };
+}

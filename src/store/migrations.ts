@@ -219,6 +219,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE processes ADD COLUMN sandbox TEXT;
   `,
   `
+  -- The spawn lease: the process that inserted a starting row, so a supervisor never judges a spawn still in progress.
+  ALTER TABLE processes ADD COLUMN spawner_pid INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;
+  ALTER TABLE processes ADD COLUMN spawner_boot_id TEXT;
+  `,
+  `
   -- Supervision (issue 13): readiness, restart policies and the one logical handle across policy restarts.
   ALTER TABLE processes ADD COLUMN ready_json TEXT;
   ALTER TABLE processes ADD COLUMN ready_at TEXT;

@@ -43,6 +43,8 @@ export interface ProcessRecord {
   restartedFrom: number | null;
   /** Whether it ran confined; rows from before the sandbox existed say `none`. */
   sandbox: SandboxKind;
+  /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
+  spawner: { pid: number; startTicks: number; bootId: string } | null;
   /** The readiness probe (JSON of a ReadySpec) and its outcome. */
   readyJson: string | null;
   readyAt: string | null;
@@ -169,6 +171,9 @@ function toRecord(row: Row): ProcessRecord {
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
     sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
+    spawner: row.spawner_pid === null || row.spawner_pid === undefined
+      ? null
+      : { pid: row.spawner_pid as number, startTicks: row.spawner_start_ticks as number, bootId: row.spawner_boot_id as string },
     readyJson: row.ready_json as string | null,
     readyAt: row.ready_at as string | null,
     readyError: row.ready_error as string | null,
@@ -189,10 +194,11 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, ready_json, restart_json, restart_count, restart_streak)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id,
+          ready_json, restart_json, restart_count, restart_streak)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
           '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
-          @readyJson, @restartJson, @restartCount, @restartStreak)`),
+          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @readyJson, @restartJson, @restartCount, @restartStreak)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
@@ -242,10 +248,14 @@ export class ProcessRepo {
     };
   }
 
-  /** Inserts a row in state `starting`, invisible to lists until it is running. */
-  insertStarting(p: NewProcess, startedAt: string): number {
+  /**
+   * Inserts a row in state `starting`, invisible to lists until it is running. `spawner` is the lease: while that
+   * process lives, the spawn is in progress and no supervisor may judge the row.
+   */
+  insertStarting(p: NewProcess, startedAt: string, spawner?: { pid: number; startTicks: number; bootId: string }): number {
     return Number(this.statements.insert.run({
-      readyJson: null, restartJson: null, restartCount: 0, restartStreak: 0, ...p, startedAt,
+      readyJson: null, restartJson: null, restartCount: 0, restartStreak: 0,
+      ...p, startedAt, spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
     }).lastInsertRowid);
   }
 

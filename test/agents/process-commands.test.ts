@@ -13,6 +13,38 @@ function context(h: Harness): ProcessCommandContext {
 const forever = script('setInterval(() => {}, 1000)');
 
 describe('/process command handlers', () => {
+  it('list shows whole commands when the reply has room, else their start and end with the middle elided', async () => {
+    const h = await startHarness({ llm: false });
+    const ctx = context(h);
+    const prefix = `${forever} --suite integration/very/long/path/to/the/tests/that/share/a/prefix`;
+    const a = await h.manager.spawn({ agent: 'main', command: `${prefix} --grep alpha-case` });
+    const b = await h.manager.spawn({ agent: 'main', command: `${prefix} --grep beta-case` });
+    const few = await runProcessCommand(ctx, 'list', {});
+    expect(few.attachment).toBeUndefined();
+    expect(few.text).toContain(a.command);
+    expect(few.text).toContain(b.command);
+    // Twenty such rows do not fit whole in one message: each keeps its start and its distinct end.
+    for (let i = 0; i < 18; i += 1) await h.manager.spawn({ agent: 'main', command: `${prefix} --grep case-${i}` });
+    const many = await runProcessCommand(ctx, 'list', {});
+    expect(many.attachment).toBeUndefined();
+    expect(many.text.length).toBeLessThanOrEqual(REPLY_LIMIT);
+    const lines = many.text.split('\n');
+    for (const end of ['alpha-case', 'beta-case', 'case-0', 'case-17']) {
+      expect(lines.some((l) => l.includes('…') && l.endsWith(`--grep ${end}`) && l.includes(forever.slice(0, 20))), end).toBe(true);
+    }
+    await h.manager.killAllForAgent('main', { by: 'test' });
+  });
+
+  it('status says when the front end gave up on the live status message', async () => {
+    const h = await startHarness({ llm: false });
+    const record = await h.manager.spawn({ agent: 'main', command: forever });
+    const ctx = { ...context(h), statusMessageProblem: (id: number) => (id === record.id ? 'not updated any more: Discord refused its edits and a fresh post' : undefined) };
+    const reply = await runProcessCommand(ctx, 'status', { pid: record.pid });
+    expect(reply.text).toContain('status message: not updated any more: Discord refused its edits and a fresh post');
+    expect((await runProcessCommand(context(h), 'status', { pid: record.pid })).text).not.toContain('status message:');
+    await h.manager.killAllForAgent('main', { by: 'test' });
+  });
+
   it('list, status, kill and restart work on the agent’s own processes', async () => {
     const h = await startHarness({ llm: false });
     const ctx = context(h);

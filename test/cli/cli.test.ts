@@ -72,6 +72,10 @@ describe('chorus CLI, as a new user runs it', () => {
     expect(header).toMatch(/^PID\s+AGENT\s+STATUS\s+TIME\s+TYPE\s+COMMAND$/);
     expect(line).toMatch(new RegExp(`^${row.pid}\\s+demo\\s+running\\s+\\d+s\\s+background\\s+sh -c 'sleep 1000 & sleep 1000; wait'$`));
     expect(more).toBeUndefined();
+    // Piped, ps prints the whole command however long: two commands that differ only at the end stay apart.
+    const long = `sleep 1000 # ${'x'.repeat(90)} variant-a`;
+    await spawnRow(home, ['sh', '-c', long]);
+    expect((await runCli(home, ['ps'])).stdout).toContain(`sh -c '${long}'`);
 
     const result = await runCli(home, ['kill', String(row.pid)]);
 

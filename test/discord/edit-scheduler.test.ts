@@ -18,12 +18,20 @@ class RecordingTransport implements StatusTransport {
   readonly calls: Call[] = [];
   readonly shown = new Map<string, string>();
   readonly failures = new Map<string, number[]>();
+  /** Messages whose every edit fails with this code (Missing Access, a 500...). */
+  readonly brokenMessages = new Map<string, number>();
+  /** When set, every post fails with this code (the channel takes no posts). */
+  postFailure: number | undefined;
   private next = 0n;
 
   constructor(private readonly messageAgeMs = 0) {}
 
   async post(_channelId: string, body: StatusBody): Promise<string> {
     await new Promise((resolve) => setImmediate(resolve));
+    if (this.postFailure !== undefined) {
+      this.calls.push({ kind: 'post', messageId: '', text: textOf(body), at: Date.now() });
+      throw Object.assign(new Error(`Discord error ${this.postFailure}`), { code: this.postFailure });
+    }
     this.next += 1n;
     const id = (((BigInt(Date.now() - this.messageAgeMs) - DISCORD_EPOCH_MS) << 22n) | this.next).toString();
     this.calls.push({ kind: 'post', messageId: id, text: textOf(body), at: Date.now() });
@@ -34,7 +42,7 @@ class RecordingTransport implements StatusTransport {
   async edit(_channelId: string, messageId: string, body: StatusBody): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     this.calls.push({ kind: 'edit', messageId, text: textOf(body), at: Date.now() });
-    const code = this.failures.get(messageId)?.shift();
+    const code = this.failures.get(messageId)?.shift() ?? this.brokenMessages.get(messageId);
     if (code !== undefined) throw Object.assign(new Error(`Discord error ${code}`), { code });
     this.shown.set(messageId, textOf(body));
   }
@@ -171,5 +179,47 @@ describe('EditScheduler', () => {
     await scheduler.flush(1_000);
     expect(posted).toEqual([]);
     expect(transport.calls).toEqual([expect.objectContaining({ kind: 'edit', messageId: '1300000000000000000' })]);
+  });
+
+  it('giving up on a message is final for its id: one fresh post, and later updates never edit the old id again', async () => {
+    const transport = new RecordingTransport();
+    const { scheduler, posted } = start(transport, { retryMs: 5 });
+    scheduler.update(3, body('a'), { isFinal: false });
+    await scheduler.flush(1_000);
+    const dead = posted[0]![1];
+    transport.brokenMessages.set(dead, 50001);
+    scheduler.update(3, body('b'), { isFinal: false });
+    expect(await scheduler.flush(5_000)).toBe(true);
+    expect(transport.edits().filter((c) => c.messageId === dead).length).toBe(5);
+    expect(posted.length).toBe(2);
+    const fresh = posted[1]![1];
+    expect(transport.shown.get(fresh)).toBe('b');
+    // Later updates, even one that names the dead id (as the store would after a restart), go to the fresh message.
+    scheduler.update(3, body('c'), { isFinal: false });
+    await scheduler.flush(2_000);
+    scheduler.update(9, body('x'), { isFinal: false, messageId: dead });
+    await scheduler.flush(2_000);
+    expect(transport.edits().filter((c) => c.messageId === dead).length).toBe(5);
+    expect(transport.shown.get(fresh)).toBe('c');
+  });
+
+  it('stops for good, without another round of edits, when the channel takes no fresh post either', async () => {
+    const transport = new RecordingTransport();
+    const { scheduler } = start(transport, { retryMs: 5 });
+    scheduler.update(3, body('a'), { isFinal: false });
+    await scheduler.flush(1_000);
+    const dead = transport.calls[0]!.messageId;
+    transport.brokenMessages.set(dead, 50013);
+    transport.postFailure = 50013;
+    scheduler.update(3, body('b'), { isFinal: false });
+    expect(await scheduler.flush(5_000)).toBe(true);
+    const callsAtGiveUp = transport.calls.length;
+    expect(transport.calls.filter((c) => c.kind === 'post').length).toBe(2);
+    for (const text of ['c', 'd', 'final']) {
+      scheduler.update(3, body(text), { isFinal: text === 'final' });
+      expect(await scheduler.flush(2_000)).toBe(true);
+    }
+    expect(transport.calls.length).toBe(callsAtGiveUp);
+    expect(scheduler.abandonedReason(3)).toMatch(/not updated any more: Discord refused its edits and a fresh post \(Discord error 50013\)/);
   });
 });

@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildChildEnv } from '../../src/process/environment.js';
+import { captureIdentity, type ProcessIdentity } from '../../src/process/identity.js';
 import { readStat } from '../../src/process/proc-fs.js';
 import { commandArgv, shimArgs } from '../../src/process/shim.js';
 import { exitFilePath, processesDir, RUN_MARKER_NAME } from '../../src/process/spawn.js';
@@ -13,14 +14,14 @@ import { startSupervisor } from '../support/supervisor-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 /** A row as a crash between the insert and the pid update leaves it: `starting`, with its paths, and no pid. */
-function insertStartingRow(h: RecoveryHome, name: string, command: string): ProcessRecord {
+function insertStartingRow(h: RecoveryHome, name: string, command: string, spawner?: ProcessIdentity): ProcessRecord {
   const workspace = join(h.home, 'agents', AGENT, 'workspace');
   mkdirSync(workspace, { recursive: true });
   const id = h.repo.transaction(() => {
     const rowId = h.repo.insertStarting({
       command, name, category: null, workingDirectory: workspace, agentName: AGENT, processType: 'background',
       spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null, sandbox: 'none',
-    }, new Date().toISOString());
+    }, new Date().toISOString(), spawner);
     const runDir = join(processesDir(h.home, AGENT), `${rowId}-cut-short`);
     h.repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
     return rowId;
@@ -81,6 +82,34 @@ describe('recovery of a spawn cut short', () => {
     const ended = await h.waitForEnd(liveRow.id);
     expect(ended).toMatchObject({ status: 'exited', exitCode: 8 });
     expect(ended.stdoutOffset).toBe(sizeOf(liveRow.stdoutLog));
+    expect(await supervisor.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('never judges a spawn whose spawner still runs; once the spawner is gone, the run marker decides', async () => {
+    const h = new RecoveryHome();
+    // A spawner that is still alive (this test) has inserted its row and not spawned yet.
+    const self = captureIdentity(process.pid)!;
+    const inProgress = insertStartingRow(h, 'in-progress', shellWords(h.tickerArgs('in-progress', 0, 100).words), self);
+    // A spawner that died before spawning: its lease names a process that is gone, and no process carries the marker.
+    const dead = spawn(process.execPath, ['-e', '0']);
+    const deadPid = dead.pid!;
+    const deadIdentity = captureIdentity(deadPid) ?? { pid: deadPid, pgid: deadPid, startTicks: 1, bootId: self.bootId };
+    await new Promise((resolve) => dead.once('exit', resolve));
+    const abandoned = insertStartingRow(h, 'abandoned', shellWords(h.tickerArgs('abandoned', 0, 100).words), deadIdentity);
+
+    const supervisor = await startSupervisor(h.home);
+    // The abandoned row is judged in the same pass that sees the one in progress.
+    expect(await h.waitForEnd(abandoned.id)).toMatchObject({ status: 'lost', pid: null });
+    expect(h.row(inProgress.id).status).toBe('starting');
+
+    // The spawner now starts the shim and records it, as spawnProcess does: the supervisor adopts it as running.
+    const live = h.tickerArgs('in-progress', 7, 100);
+    const shimPid = startShim({ ...inProgress, command: shellWords(live.words) });
+    h.repo.transaction(() => h.repo.markRunning(inProgress.id, captureIdentity(shimPid)!, inProgress.startedAt));
+    await waitFor(() => sizeOf(inProgress.stdoutLog) > 0, { what: 'the shim to print' });
+    expect((await h.waitForStdoutOffset(inProgress.id, 1)).status).toBe('running');
+    writeFileSync(live.stopFile, '');
+    expect(await h.waitForEnd(inProgress.id)).toMatchObject({ status: 'exited', exitCode: 7 });
     expect(await supervisor.stop()).toEqual({ code: 0, signal: null });
   });
 });

@@ -317,6 +317,30 @@ export class FakeDiscord {
     this.gateway.drop(code);
   }
 
+  /**
+   * Closes every gateway connection with `code`, now and at each later IDENTIFY/RESUME (4002 keeps discord.js
+   * retrying, 4004 and 4010-4014 are fatal to it); `null` lets connections through again.
+   */
+  closeEveryConnection(code: number | null): void {
+    this.gateway.rejectConnections(code);
+  }
+
+  /**
+   * A payload discord.js cannot parse: a button interaction whose message has `thread: null`, or an autocomplete
+   * with no `data`. Delivered like any interaction.
+   */
+  sendMalformedInteraction(kind: 'button-thread-null' | 'autocomplete-no-data', input: { messageId?: string; channelId?: string } = {}): SentInteraction {
+    if (kind === 'button-thread-null') {
+      if (!input.messageId) throw new Error('sendMalformedInteraction: button-thread-null needs a messageId');
+      const built = this.builder.button({ customId: 'proc:logs:1', messageId: input.messageId, userId: this.ownerUserId });
+      (built.payload.message as Payload).thread = null;
+      return this.register(built);
+    }
+    const built = this.builder.autocomplete({ name: 'process', subcommand: 'kill', focused: 'pid', channelId: input.channelId ?? this.channelId, userId: this.ownerUserId });
+    delete built.payload.data;
+    return this.register(built);
+  }
+
   /** Sends op 7 Reconnect; discord.js reconnects and resumes. */
   requestReconnect(): void {
     this.gateway.requestReconnect();

@@ -42,6 +42,8 @@ export interface FakeLlmServerOptions {
   expectedKey?: string;
   /** Models answered with OpenAI's 404 model_not_found. */
   unknownModels?: string[];
+  /** What GET {basePath}/models lists (default: gpt-4o-mini); null answers it 404, as servers without the route do. */
+  models?: string[] | null;
   /** The path before `/chat/completions` (default `/v1`): `/v1beta/openai` for Gemini, `/api/v1` for OpenRouter. */
   basePath?: string;
   /** A provider's request validation: a reply refuses the request before the script is asked. */
@@ -172,6 +174,13 @@ export class FakeLlmServer {
   }
 
   private async respondTo(request: FakeLlmRequest): Promise<FakeLlmResponse> {
+    const models = this.options.models === undefined ? ['gpt-4o-mini'] : this.options.models;
+    if (request.method === 'GET' && request.path === `${this.basePath}/models` && models !== null) {
+      if (this.options.expectedKey !== undefined && request.headers.authorization !== `Bearer ${this.options.expectedKey}`) {
+        return { status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } };
+      }
+      return { status: 200, body: { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })) } };
+    }
     if (request.method !== 'POST' || request.path !== `${this.basePath}/chat/completions`) {
       return { status: 404, body: { error: { message: `Invalid URL (${request.method} ${request.path})`, type: 'invalid_request_error' } } };
     }

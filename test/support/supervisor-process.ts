@@ -72,11 +72,11 @@ function collect(child: ChildProcess, logFile?: string): { out: () => string; er
  */
 export async function startSupervisor(
   home: string,
-  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; logFile?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number; logFile?: string; verb?: 'supervise' | 'bot' } = {},
 ): Promise<SupervisorProcess> {
   const env = supervisorEnv(home, { ...(options.logFile && { LOG_LEVEL: 'debug' }), ...options.env });
   // cwd is the home, so a .env in the repository is never read.
-  const child = spawn(process.execPath, [CHORUS_BIN, 'supervise'], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHORUS_BIN, options.verb ?? 'supervise'], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const { out, err, exited } = collect(child, options.logFile);
   const entry: Running = { child, exited };
   running.add(entry);
@@ -108,13 +108,22 @@ export async function startSupervisor(
 }
 
 /** Runs `chorus supervise` expecting it to refuse to start; resolves with how it exited and what it printed. */
-export async function runRefusedSupervisor(home: string, timeoutMs = 10_000): Promise<ProcessExit & { stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CHORUS_BIN, 'supervise'], { cwd: home, env: supervisorEnv(home, {}), stdio: ['ignore', 'pipe', 'pipe'] });
+export function runRefusedSupervisor(home: string, timeoutMs = 10_000): Promise<ProcessExit & { stdout: string; stderr: string }> {
+  return runUntilExit(home, { timeoutMs });
+}
+
+/** Runs `chorus <verb>` (supervise by default) until it exits by itself; resolves with how it exited and what it printed. */
+export async function runUntilExit(
+  home: string,
+  options: { verb?: 'supervise' | 'bot'; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<ProcessExit & { stdout: string; stderr: string }> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const child = spawn(process.execPath, [CHORUS_BIN, options.verb ?? 'supervise'], { cwd: home, env: supervisorEnv(home, options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
   const { out, err, exited } = collect(child);
   const entry: Running = { child, exited };
   running.add(entry);
   const result = await within(exited, timeoutMs);
-  if (!result) throw new Error(`a second chorus supervise on ${home} was still running after ${timeoutMs} ms; stdout: ${out()}`);
+  if (!result) throw new Error(`chorus ${options.verb ?? 'supervise'} on ${home} was still running after ${timeoutMs} ms; stdout: ${out()}; stderr: ${err()}`);
   running.delete(entry);
   return { ...result, stdout: out(), stderr: err() };
 }

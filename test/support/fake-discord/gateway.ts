@@ -45,13 +45,26 @@ export class FakeGateway {
   readonly sockets = new Set<WebSocket>();
   readonly counters: GatewayCounters = { connections: 0, identifies: 0, resumes: 0 };
 
+  /** When set, every connection is closed with this code at its IDENTIFY or RESUME (a gateway that never gets ready). */
+  private rejectCode: number | null = null;
+
   constructor(private readonly hooks: GatewayHooks) {}
+
+  /** Closes every open socket with `code` and every later connection at its IDENTIFY/RESUME; null stops that. */
+  rejectConnections(code: number | null): void {
+    this.rejectCode = code;
+    if (code !== null) this.drop(code);
+  }
 
   accept(socket: WebSocket): void {
     this.counters.connections += 1;
     this.sockets.add(socket);
     let session: GatewaySession | null = null;
     socket.on('message', (data: RawData) => {
+      if (this.rejectCode !== null) {
+        socket.close(this.rejectCode, 'Rejected by the test');
+        return;
+      }
       let packet: { op?: unknown; d?: unknown };
       try {
         packet = JSON.parse(data.toString()) as { op?: unknown; d?: unknown };
