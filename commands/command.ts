@@ -17,6 +17,13 @@ export interface ProcessCommandOptions {
   force?: boolean;
   lines?: number;
   stream?: string;
+  text?: string;
+  eof?: boolean;
+  signal?: string;
+  command?: string;
+  cwd?: string;
+  name?: string;
+  interactive?: boolean;
 }
 
 /** The agents layer's /process handlers (shared with console mode), scoped to one agent. */

@@ -1,5 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
-import { LIST_FILTERS, LOG_LINES_DEFAULT, LOG_LINES_MAX, LOG_STREAMS, PROCESS_SUBCOMMANDS } from '../src/agents/process-commands.js';
+import { LIST_FILTERS, LOG_LINES_DEFAULT, LOG_LINES_MAX, LOG_STREAMS, MUTATING_SUBCOMMANDS, PROCESS_SUBCOMMANDS } from '../src/agents/process-commands.js';
+import { SENDABLE_SIGNALS } from '../src/process/signals.js';
 import { AppError, invalidField } from '../src/errors.js';
 import type { StatusFilter } from '../src/store/process-repo.js';
 import type { Command, CommandContext, ProcessCommandOptions, ProcessSubcommand } from './command.js';
@@ -40,7 +41,27 @@ const data = new SlashCommandBuilder()
   .addSubcommand((sub) => sub
     .setName('restart')
     .setDescription('Stop a process if it runs, then start the same command again')
-    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true)));
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true)))
+  .addSubcommand((sub) => sub
+    .setName('input')
+    .setDescription('Type a line into an interactive process (Enter is added)')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true))
+    .addStringOption((option) => option.setName('text').setDescription('The line to type').setRequired(true).setMaxLength(4000))
+    .addBooleanOption((option) => option.setName('eof').setDescription('Close its input after the line')))
+  .addSubcommand((sub) => sub
+    .setName('signal')
+    .setDescription('Send a signal to a process (STOP pauses, CONT resumes; to stop it use kill)')
+    .addIntegerOption((option) => option.setName('pid').setDescription('Process id').setRequired(true).setMinValue(1).setAutocomplete(true))
+    .addStringOption((option) => option
+      .setName('signal').setDescription('Which signal').setRequired(true)
+      .addChoices(...SENDABLE_SIGNALS.map((value) => ({ name: value, value })))))
+  .addSubcommand((sub) => sub
+    .setName('start')
+    .setDescription("Start a background process as this channel's agent")
+    .addStringOption((option) => option.setName('command').setDescription('A shell command line').setRequired(true).setMaxLength(4000))
+    .addStringOption((option) => option.setName('cwd').setDescription("Working directory inside the agent's workspace"))
+    .addStringOption((option) => option.setName('name').setDescription('A short label').setMaxLength(100))
+    .addBooleanOption((option) => option.setName('interactive').setDescription('Give it a stdin for /process input')));
 
 function subcommandOf(name: string | null): ProcessSubcommand {
   if (!name || !(SUBCOMMANDS as readonly string[]).includes(name)) throw invalidField('subcommand', `one of ${SUBCOMMANDS.join(', ')}`, name);
@@ -66,7 +87,7 @@ export function readOptions(interaction: Parameters<Command['execute']>[0], subc
   const options: ProcessCommandOptions = {};
   const filter = checkChoice('filter', rawOption(interaction, 'filter'), FILTERS);
   if (filter) options.filter = filter;
-  if (subcommand !== 'list') {
+  if (subcommand !== 'list' && subcommand !== 'start') {
     const pid = rawOption(interaction, 'pid');
     if (pid === undefined) throw new AppError('INVALID_INPUT', "pid is required: the pid of one of this agent's processes (see /process list)");
     if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1) throw invalidField('pid', 'a positive process id', pid);
@@ -86,11 +107,25 @@ export function readOptions(interaction: Parameters<Command['execute']>[0], subc
   }
   const stream = checkChoice('stream', rawOption(interaction, 'stream'), STREAMS);
   if (stream) options.stream = stream;
+  for (const key of ['text', 'command', 'cwd', 'name'] as const) {
+    const value = rawOption(interaction, key);
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw invalidField(key, 'text', value);
+    options[key] = value;
+  }
+  for (const key of ['eof', 'interactive'] as const) {
+    const value = rawOption(interaction, key);
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw invalidField(key, 'true or false', value);
+    options[key] = value;
+  }
+  const signal = checkChoice('signal', rawOption(interaction, 'signal'), SENDABLE_SIGNALS);
+  if (signal) options.signal = signal;
   return options;
 }
 
 function isMutating(subcommand: string | null): boolean {
-  return subcommand === 'kill' || subcommand === 'restart';
+  return subcommand !== null && MUTATING_SUBCOMMANDS.includes(subcommand);
 }
 
 export default {
@@ -103,7 +138,8 @@ export default {
     const agent = ctx.agent!;
     const subcommand = subcommandOf(interaction.options.getSubcommand(false));
     const options = readOptions(interaction, subcommand);
-    if (isMutating(subcommand)) {
+    // start, input and signal answer quickly (and refusals stay private); a slow one is deferred by the router.
+    if (subcommand === 'kill' || subcommand === 'restart') {
       // Refusals (a pid of another agent, a process already ended) answer at once and privately; a stop may take
       // the whole grace period, so only then is the answer deferred.
       const record = ctx.services.manager.resolve({ pid: options.pid!, agentName: agent.name });
@@ -119,7 +155,7 @@ export default {
     const focused = interaction.options.getFocused(true);
     if (focused.name !== 'pid') return [];
     const typed = String(focused.value).trim().toLowerCase();
-    const status: StatusFilter = interaction.options.getSubcommand(false) === 'kill' ? 'running' : 'all';
+    const status: StatusFilter = ['kill', 'input', 'signal'].includes(interaction.options.getSubcommand(false) ?? '') ? 'running' : 'all';
     return ctx.services.manager.list({ agentName: agent.name, status, limit: 200 })
       .filter((row) => row.pid !== null && (!typed || String(row.pid).startsWith(typed) || row.command.toLowerCase().includes(typed)))
       .slice(0, MAX_CHOICES)

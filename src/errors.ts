@@ -34,6 +34,10 @@ export const ERROR_MESSAGES = {
   NOT_AUTHORIZED: 'You are not allowed to do that here',
   NO_AGENT_IN_CHANNEL: 'No agent is bound to this channel',
   GUILD_ONLY: 'This works only in a server channel',
+  INPUT_CLOSED: 'The process does not take input any more',
+  INPUT_FULL: 'The process is not reading its input',
+  NOT_INTERACTIVE: 'The process was not started interactive',
+  TTY_UNAVAILABLE: 'No pseudo-terminal tool is installed',
   DISCORD_GATEWAY: 'The Discord connection failed',
   INTERNAL: 'Internal error',
 } as const;

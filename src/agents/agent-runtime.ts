@@ -106,6 +106,8 @@ export class AgentRuntime implements HookPort {
     });
     this.listen('started', (p: ProcessRecord) => this.onWatched(p));
     this.listen('adopted', (p: ProcessRecord) => this.onWatched(p));
+    // Paused, resumed, or a foreground command gone to the background (which gets its status message now).
+    this.listen('changed', (p: ProcessRecord) => this.onWatched(p));
     this.listen('line', (l: LineEvent) => this.onActivity(l.processId));
     this.listen('resources', (s: ResourceSample) => this.onActivity(s.processId));
     this.listen('exited', (p: ProcessRecord) => this.onEnded(p));
@@ -188,7 +190,7 @@ export class AgentRuntime implements HookPort {
   }
 
   private async stopConcurrent(branchId: string, by: string): Promise<ProcessRecord[]> {
-    const concurrent = this.manager.repo.listRunningForBranch(branchId).filter((p) => p.processType === 'concurrent');
+    const concurrent = this.manager.repo.listRunningForBranch(branchId).filter((p) => p.processType === 'concurrent' || p.processType === 'foreground');
     const results = await Promise.allSettled(concurrent.map((p) => this.manager.kill({ id: p.id }, { by })));
     for (const result of results) {
       if (result.status === 'rejected') this.log.warn({ branchId, err: result.reason }, 'a concurrent process of a stopped branch could not be stopped');
@@ -265,7 +267,7 @@ export class AgentRuntime implements HookPort {
     await this.idle();
   }
 
-  private listen(event: 'started' | 'adopted' | 'exited' | 'killed' | 'lost' | 'restarting' | 'ready' | 'readyFailed', fn: (p: ProcessRecord) => void): void;
+  private listen(event: 'started' | 'adopted' | 'changed' | 'exited' | 'killed' | 'lost' | 'restarting' | 'ready' | 'readyFailed', fn: (p: ProcessRecord) => void): void;
   private listen(event: 'line', fn: (l: LineEvent) => void): void;
   private listen(event: 'resources', fn: (s: ResourceSample) => void): void;
   private listen(event: string, fn: (arg: never) => void): void {

@@ -58,6 +58,7 @@ export function shortOutcome(record: ProcessRecord): string {
   const restarts = record.restartCount > 0 ? ` ↻${record.restartCount}` : '';
   if (record.status === 'exited') return `exit ${record.exitCode}${restarts}`;
   if (record.status === 'killed') return `${record.signal ?? 'killed'}${restarts}`;
+  if (record.status === 'running' && record.pausedAt) return `paused${restarts}`;
   if (record.status === 'running') return `${readinessState(record) ?? 'running'}${restarts}`;
   return `${record.status}${restarts}`;
 }
@@ -88,6 +89,16 @@ function safely<T>(read: () => T): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `interactive, tty, paused 12s, last output 3s ago`: how a running process can be talked to, or '' for none of it. */
+export function interactionTraits(record: ProcessRecord, now = Date.now()): string {
+  const traits: string[] = [];
+  if (record.isTty) traits.push('tty (interactive)');
+  else if (record.isInteractive) traits.push('interactive');
+  if (record.status === 'running' && record.pausedAt) traits.push(`paused ${formatDuration(now - Date.parse(record.pausedAt))} (CONT resumes)`);
+  if (record.lastOutputAt) traits.push(`last output ${formatDuration(now - Date.parse(record.lastOutputAt))} ago`);
+  return traits.join(', ');
 }
 
 /** How a row ran: confined by bubblewrap, or not. */

@@ -2,7 +2,7 @@ import type { HookEngine } from '../hooks/hook-engine.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { ProcessRecord } from '../store/process-repo.js';
-import { cutLine, formatDuration, readinessState, shortOutcome } from './describe.js';
+import { cutLine, formatDuration, interactionTraits, readinessState, shortOutcome } from './describe.js';
 
 export const PREAMBLE_BUDGET = 2_000;
 const RECENT_ENDED = 5;
@@ -32,12 +32,13 @@ function runningLine(source: PreambleSource, record: ProcessRecord, now: number)
   const label = record.name ? ` "${cutLine(record.name, 30)}"` : '';
   const readiness = readinessState(record);
   const restarts = record.restartCount > 0 ? `, restarted ${record.restartCount}×` : '';
+  const traits = interactionTraits(record, now);
   const unconfined = record.sandbox === 'none' ? ' [unconfined]' : '';
   if (record.status === 'restarting') {
     const due = record.restartDueAt ? ` in ${formatDuration(Date.parse(record.restartDueAt) - now)}` : '';
     return `- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (restarting${due} after ${shortOutcome({ ...record, status: 'exited', restartCount: 0 })}${restarts})`;
   }
-  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (${readiness ? `${readiness}, ` : ''}up ${formatDuration(now - Date.parse(record.startedAt))}${restarts})`];
+  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (${readiness ? `${readiness}, ` : ''}up ${formatDuration(now - Date.parse(record.startedAt))}${restarts}${traits ? `; ${traits}` : ''})`];
   const last = lastLine(source, record);
   if (last !== undefined && last.trim()) parts.push(`  last: ${cutLine(last, LAST_LINE_SHOWN)}`);
   const hooks = liveHooks(source, record);

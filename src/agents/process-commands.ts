@@ -4,11 +4,15 @@ import type { Logger } from '../logger.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
-import type { AgentConfig } from './agent-config.js';
-import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
+import { agentOwner, type AgentConfig } from './agent-config.js';
+import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, interactionTraits, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
+import { INPUT_MAX_BYTES } from '../process/input.js';
+import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
 import type { CommandReply } from './front-end.js';
 
-export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart'] as const;
+export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart', 'input', 'signal', 'start'] as const;
+/** Subcommands that change something: they need an allowed user, and are answered in public. */
+export const MUTATING_SUBCOMMANDS: readonly string[] = ['kill', 'restart', 'input', 'signal', 'start'];
 export type ProcessSubcommand = (typeof PROCESS_SUBCOMMANDS)[number];
 export const LIST_FILTERS = ['all', 'running', 'exited', 'killed', 'lost', 'restarting', 'crash_loop'] as const;
 export const LOG_STREAMS = ['stdout', 'stderr', 'both'] as const;
@@ -40,6 +44,15 @@ export interface ProcessCommandOptions {
   force?: unknown;
   lines?: unknown;
   stream?: unknown;
+  /** input: a line to type (Enter is added); with eof, stdin is closed after it. */
+  text?: unknown;
+  eof?: unknown;
+  signal?: unknown;
+  /** start: a command line, its directory, a label, and whether it takes input. */
+  command?: unknown;
+  cwd?: unknown;
+  name?: unknown;
+  interactive?: unknown;
 }
 
 const isAbsent = (value: unknown) => value === undefined || value === null || value === '';
@@ -66,12 +79,26 @@ function readChoice<T extends string>(value: unknown, field: string, allowed: re
   return value as T;
 }
 
-function readForce(value: unknown): boolean {
+function readFlag(value: unknown, field: string): boolean {
   if (isAbsent(value)) return false;
   if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === 'yes' || value === '1') return true;
+  if (value === 'true' || value === 'yes' || value === '1' || value === field) return true;
   if (value === 'false' || value === 'no' || value === '0') return false;
-  throw invalidField('force', 'true or false', value);
+  throw invalidField(field, 'true or false', value);
+}
+
+function readForce(value: unknown): boolean {
+  return readFlag(value, 'force');
+}
+
+function readText(value: unknown, field: string, options: { isRequired: boolean; maxLength: number }): string | undefined {
+  if (value === undefined || value === null) {
+    if (options.isRequired) throw new AppError('INVALID_INPUT', `${field} is required`);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw invalidField(field, 'text', value);
+  if (value.length > options.maxLength) throw new AppError('INVALID_INPUT', `${field} must be at most ${options.maxLength} characters (got ${value.length})`);
+  return value;
 }
 
 function ownProcess(ctx: ProcessCommandContext, pid: number): ProcessRecord {
@@ -117,6 +144,12 @@ export async function runProcessCommand(
         return status(ctx, options);
       case 'restart':
         return await restart(ctx, options);
+      case 'input':
+        return await input(ctx, options);
+      case 'signal':
+        return sendSignal(ctx, options);
+      case 'start':
+        return await start(ctx, options);
       default:
         return { text: `Unknown /process subcommand ${describeValue(subcommand)}: use one of ${PROCESS_SUBCOMMANDS.join(', ')}.`, isError: true };
     }
@@ -192,6 +225,9 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  const traits = interactionTraits(record);
+  if (traits) lines.push(`io:        ${traits}`);
+  if (record.lastSignal) lines.push(`signal:    ${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}`);
   const problem = ctx.statusMessageProblem?.(record.id);
   if (problem) lines.push(`status message: ${problem}`);
   for (const hook of hooks) lines.push(`hook:      ${hook.description} (fired ${hook.row.fireCount})`);
@@ -205,6 +241,36 @@ async function restart(ctx: ProcessCommandContext, options: ProcessCommandOption
   const record = ownProcess(ctx, readPid(options.pid));
   const started = await ctx.hooks.restartProcess({ id: record.id }, { by: ctx.actorId });
   return { text: `Restarted pid ${record.pid} as pid ${started.pid} (${elideMiddle(started.command, 100)}).` };
+}
+
+async function input(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
+  const record = ownProcess(ctx, readPid(options.pid));
+  const text = readText(options.text, 'text', { isRequired: false, maxLength: INPUT_MAX_BYTES - 1 }) ?? '';
+  const isEof = readFlag(options.eof, 'eof');
+  if (!text && !isEof) throw new AppError('INVALID_INPUT', 'text is required: the line to type (or eof to close its input)');
+  // A person types a line: Enter is part of it.
+  const { bytes } = await ctx.manager.input({ id: record.id }, text ? `${text}\n` : '', { isEof });
+  return { text: `Sent ${bytes} bytes to pid ${record.pid}${isEof ? ' and closed its input' : ''}.` };
+}
+
+function sendSignal(ctx: ProcessCommandContext, options: ProcessCommandOptions): CommandReply {
+  const record = ownProcess(ctx, readPid(options.pid));
+  if (isAbsent(options.signal)) throw new AppError('INVALID_INPUT', `signal is required: one of ${SENDABLE_SIGNALS.join(', ')}`);
+  const signal = parseSignal(options.signal);
+  const after = ctx.manager.signal({ id: record.id }, signal, { by: ctx.actorId });
+  return { text: `Sent SIG${signal} to pid ${after.pid}${after.pausedAt ? ' (paused; send CONT to resume)' : signal === 'CONT' ? ' (resumed)' : ''}.` };
+}
+
+async function start(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
+  const command = readText(options.command, 'command', { isRequired: true, maxLength: 16_384 })!;
+  const cwd = readText(options.cwd, 'cwd', { isRequired: false, maxLength: 4096 });
+  const name = readText(options.name, 'name', { isRequired: false, maxLength: 100 });
+  const interactive = readFlag(options.interactive, 'interactive');
+  const record = await ctx.manager.spawn({
+    agent: agentOwner(ctx.manager.home, ctx.agent), command, workingDirectory: cwd || undefined, name: name?.trim() || undefined, processType: 'background', interactive,
+    contextJson: JSON.stringify({ startedBy: ctx.actorId }),
+  });
+  return { text: `Started pid ${record.pid} (${cutLine(record.command, 100)})${interactive ? ', interactive: /process input sends it lines' : ''}.` };
 }
 
 function formatTable(header: string[], rows: string[][]): string {

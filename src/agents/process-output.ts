@@ -3,6 +3,7 @@ import { AppError } from '../errors.js';
 import { matchLine } from '../hooks/safe-pattern.js';
 import { fileSize, logPath, readLastLines } from '../process/log-reader.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+import { stripTerminal } from '../process/terminal.js';
 
 /** What one read returns at most, so a tool result stays readable. */
 export const READ_BYTES_LIMIT = 24 * 1024;
@@ -147,6 +148,7 @@ function toLines(
     if (lineEnd < 0 || lineEnd >= usable) lineEnd = usable;
     let text = data.subarray(lineStart, lineEnd).toString('utf8');
     if (text.endsWith('\r')) text = text.slice(0, -1);
+    if (record.isTty) text = stripTerminal(text);
     const next = Math.min(lineEnd + 1, usable);
     if (!options.grep || matchLine(options.grep, text)) {
       if (lines.length >= options.maxLines) break;
@@ -163,6 +165,11 @@ function toLines(
 /** The last `maxLines` lines of a stream (across `.1`), or the last ones matching `grep` within a bounded window. */
 export function readLastOf(record: ProcessRecord, stream: LogStream, maxLines: number, grep?: RegExp): string[] {
   const path = logPath(record, stream);
-  if (!grep) return readLastLines(path, maxLines, READ_BYTES_LIMIT * 4);
-  return readLastLines(path, GREP_SCAN_LINES, GREP_SCAN_BYTES).filter((line) => matchLine(grep, line)).slice(-maxLines);
+  if (!grep) return readableLines(record, readLastLines(path, maxLines, READ_BYTES_LIMIT * 4));
+  return readableLines(record, readLastLines(path, GREP_SCAN_LINES, GREP_SCAN_BYTES)).filter((line) => matchLine(grep, line)).slice(-maxLines);
+}
+
+/** Lines as people and agents read them: a terminal's escape sequences stay in the file only. */
+export function readableLines(record: Pick<ProcessRecord, 'isTty'>, lines: string[]): string[] {
+  return record.isTty ? lines.map(stripTerminal) : lines;
 }

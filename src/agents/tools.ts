@@ -11,6 +11,11 @@ import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, describeRead
 import type { ToolCall, ToolDefinition } from './llm-client.js';
 import { readLastOf, readSinceCursor, streamCursor } from './process-output.js';
 import { RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS, RUN_COMMAND_MAX_TIMEOUT_SECONDS, runForeground } from './run-command.js';
+import { INPUT_MAX_BYTES } from '../process/input.js';
+import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
+import {
+  parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, waitResultJson,
+} from './wait-process.js';
 
 /** What a tool call runs with: always the calling branch's agent, so pids resolve within it and nowhere else. */
 export interface ToolContext {
@@ -101,6 +106,8 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
           timeout_seconds: { type: 'integer', minimum: 1, description: 'Stop the process if it still runs after this many seconds.' },
           model_for_hooks: { type: 'string', description: 'The model for conversations its hooks start (e.g. a cheaper one); default yours.' },
           hooks: { type: 'array', items: HOOK_SCHEMA, description: 'Reactions to its exit, its output, a timeout, readiness, silence or resource use.' },
+          interactive: { type: 'boolean', description: 'Give it a stdin you can write to with send_input (a REPL, a prompt, a program that reads commands). Default false: stdin is empty and a read ends at once.' },
+          tty: { type: 'boolean', description: 'Run it under a pseudo-terminal, for programs that behave differently without one (REPLs, progress bars, password-less prompts). Implies interactive.' },
           ready: {
             type: 'object',
             description: 'When it counts as ready (status starting → ready): port (its process tree listens on it), optionally http_path (then GET http://127.0.0.1:<port><http_path> must answer 2xx-3xx), or pattern (a line of output matches). Not ready within timeout_seconds (default 60) fires on_ready_timeout.',
@@ -193,8 +200,59 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
           command: { type: 'string', description: 'A shell command line (run with /bin/sh -c).' },
           working_directory: { type: 'string', description: 'Inside your workspace; relative paths start there.' },
           timeout_seconds: { type: 'integer', minimum: 1, maximum: RUN_COMMAND_MAX_TIMEOUT_SECONDS },
+          background_after_seconds: { type: 'integer', minimum: 1, maximum: RUN_COMMAND_MAX_TIMEOUT_SECONDS, description: 'If it still runs after this many seconds, return its pid and output so far and let it go on as a background process (instead of stopping it at the timeout).' },
         },
         required: ['command'],
+      },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'send_input',
+      description: `Write text to the stdin of one of your processes started with interactive (or tty). Include the newline a program waits for ("yes\\n"). eof closes its stdin after the text (the program sees end of input). At most ${INPUT_MAX_BYTES} bytes, written whole or refused. Then read what it answered with wait_for_process or get_process_output.`,
+      parameters: {
+        type: 'object',
+        properties: {
+          pid: PID,
+          text: { type: 'string', description: 'What to type, e.g. "print(1+1)\\n".' },
+          eof: { type: 'boolean', description: 'Close its stdin after the text; default false.' },
+        },
+        required: ['pid', 'text'],
+      },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'send_signal',
+      description: 'Send a signal to one of your processes (its process group): INT is Ctrl-C, STOP pauses it and CONT resumes it, HUP often reloads, WINCH tells a terminal program its size changed. To stop a process, use stop_process instead.',
+      parameters: {
+        type: 'object',
+        properties: { pid: PID, signal: { type: 'string', enum: [...SENDABLE_SIGNALS] } },
+        required: ['pid', 'signal'],
+      },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'wait_for_process',
+      description: [
+        'Wait until one of your processes ends (until "exit"), prints a new line ("output"), prints a line matching pattern ("match"), or passes its start_process ready probe ("ready"; a failed probe ends the wait with the reason), at most timeout_seconds.',
+        'Returns its status, whether the condition held, the new output since cursor (first and last lines when long) and next_cursor: pass it back to continue where this left off.',
+        'Other conversations and hooks can use the same process meanwhile.',
+      ].join(' '),
+      parameters: {
+        type: 'object',
+        properties: {
+          pid: PID,
+          until: { type: 'string', enum: [...WAIT_CONDITIONS] },
+          pattern: { type: 'string', description: 'With until "match": a regex tested on each new line, e.g. "listening on|ready".' },
+          timeout_seconds: { type: 'integer', minimum: WAIT_TIMEOUT_MIN_SECONDS, maximum: WAIT_TIMEOUT_MAX_SECONDS, description: `Default ${WAIT_TIMEOUT_DEFAULT_SECONDS}.` },
+          cursor: { type: 'string', description: 'The next_cursor of an earlier wait; default: from now.' },
+        },
+        required: ['pid', 'until'],
       },
     },
   },
@@ -230,6 +288,12 @@ function exampleFor(tool: string): string {
       return '{"filter": "running"}';
     case 'add_process_hooks':
       return '{"pid": 1234, "hooks": [{"trigger": {"type": "on_exit"}, "action": "inject_context"}]}';
+    case 'send_input':
+      return '{"pid": 1234, "text": "yes\\n"}';
+    case 'send_signal':
+      return '{"pid": 1234, "signal": "INT"}';
+    case 'wait_for_process':
+      return '{"pid": 1234, "until": "match", "pattern": "ready", "timeout_seconds": 60}';
     default:
       return '{"pid": 1234}';
   }
@@ -311,6 +375,14 @@ function hintFor(error: AppError, tool: string): string {
     case 'HOOK_INVALID':
     case 'INVALID_INPUT':
       return `Fix the arguments as described and call ${tool} again.`;
+    case 'NOT_INTERACTIVE':
+      return 'Start the program again with start_process and interactive: true (or tty: true) to send it input.';
+    case 'INPUT_CLOSED':
+      return 'Its input is closed; start it again if it needs more input.';
+    case 'INPUT_FULL':
+      return 'It is not reading its input now: wait_for_process until "output", then send the rest.';
+    case 'TTY_UNAVAILABLE':
+      return 'Start it without tty (interactive: true still gives it a stdin), or ask the operator to install util-linux script.';
     default:
       return 'See the error; change the call or tell the user what went wrong.';
   }
@@ -346,6 +418,12 @@ export async function runToolCall(ctx: ToolContext, call: ToolCall): Promise<Too
         return ok(listProcesses(ctx, call.function.arguments));
       case 'run_command':
         return ok(await runCommand(ctx, call.function.arguments));
+      case 'send_input':
+        return ok(await sendInputTool(ctx, call.function.arguments));
+      case 'send_signal':
+        return ok(sendSignalTool(ctx, call.function.arguments));
+      case 'wait_for_process':
+        return ok(await waitForProcessTool(ctx, call.function.arguments));
       default:
         return {
           content: JSON.stringify({ ok: false, tool, code: 'UNKNOWN_TOOL', error: `there is no tool named ${describeValue(tool)}`, hint: `Use one of: ${TOOL_NAMES.join(', ')}.` }),
@@ -361,6 +439,8 @@ export async function runToolCall(ctx: ToolContext, call: ToolCall): Promise<Too
 export function concurrencyKey(call: ToolCall, index: number): string {
   try {
     const args = JSON.parse(call.function.arguments) as unknown;
+    // A wait holds nothing: input or a signal to the same process in the same step must not queue behind it.
+    if (call.function.name === 'wait_for_process') return `call:${index}`;
     if (args && typeof args === 'object' && 'pid' in args) return `pid:${String((args as { pid: unknown }).pid)}`;
   } catch {
     // Malformed arguments fail on their own.
@@ -382,11 +462,14 @@ function processSummary(record: ProcessRecord): Record<string, unknown> {
     ...(readinessState(record) && { readiness: readinessState(record) }),
     ...(record.restartCount > 0 && { restarts: record.restartCount }),
     ...(record.status === 'running' ? { running_for: runTime(record) } : { ended: describeEnd(record), ran_for: runTime(record) }),
+    ...(record.isInteractive && { interactive: true }),
+    ...(record.isTty && { tty: true }),
+    ...(record.status === 'running' && record.pausedAt && { paused: `since ${record.pausedAt} (send_signal CONT resumes it)` }),
   };
 }
 
 async function startProcess(ctx: ToolContext, raw: string): Promise<Record<string, unknown>> {
-  const args = parseArguments('start_process', raw, ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'ready', 'restart']);
+  const args = parseArguments('start_process', raw, ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty', 'ready', 'restart']);
   const command = readString(args, 'command', { isRequired: true })!;
   const workingDirectory = readString(args, 'working_directory', { maxLength: 4096 });
   const processType = readEnum<ProcessType>(args, 'process_type', PROCESS_TYPES) ?? 'background';
@@ -396,6 +479,8 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
   const modelForHooks = readString(args, 'model_for_hooks', { maxLength: 200 });
   const ready = parseReadySpec(args.ready);
   const restart = parseRestartPolicy(args.restart);
+  const tty = readBoolean(args, 'tty') ?? false;
+  const interactive = (readBoolean(args, 'interactive') ?? false) || tty;
   const prepared = ctx.hooks.prepare(isAbsent(args.hooks) ? undefined : args.hooks);
   const record = await ctx.manager.spawn({
     agent: agentOwner(ctx.manager.home, ctx.agent),
@@ -410,6 +495,8 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
     hookRecursionDepth: ctx.depth,
     readyJson: ready && JSON.stringify(ready),
     restartJson: restart && JSON.stringify(restart),
+    interactive,
+    tty,
     withRow: prepared.store,
   });
   return {
@@ -418,6 +505,7 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
     type: record.processType,
     ...(ready && { readiness: `starting; ready when ${describeReady(ready)}; on_ready / on_ready_timeout hooks tell you` }),
     ...(restart && { restart: describeRestartPolicy(restart) }),
+    ...(interactive && { interactive: true, ...(tty && { tty: true }), input: 'send_input writes to its stdin' }),
     working_directory: record.workingDirectory,
     hooks: liveHooks(ctx, record.id),
     note: prepared.specs.length
@@ -449,6 +537,8 @@ function getProcessStatus(ctx: ToolContext, raw: string): Record<string, unknown
     exit_code: record.exitCode,
     signal: record.signal,
     stopped_by: record.stoppedBy,
+    last_output_at: record.lastOutputAt,
+    ...(record.lastSignal && { last_signal: `${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}` }),
     sandbox: record.sandbox,
     ...Object.fromEntries(supervisionLines(record).map(([label, text]) => [label.replace(/ /g, '_'), text])),
     ...(usage && { cpu_percent: Math.round(usage.cpuPercent * 10) / 10, memory: formatBytes(usage.rssBytes), processes_in_group: usage.processCount }),
@@ -514,24 +604,71 @@ function listProcesses(ctx: ToolContext, raw: string): Record<string, unknown> {
 }
 
 async function runCommand(ctx: ToolContext, raw: string): Promise<Record<string, unknown>> {
-  const args = parseArguments('run_command', raw, ['command', 'working_directory', 'timeout_seconds']);
+  const args = parseArguments('run_command', raw, ['command', 'working_directory', 'timeout_seconds', 'background_after_seconds']);
   const command = readString(args, 'command', { isRequired: true })!;
   const workingDirectory = readString(args, 'working_directory', { maxLength: 4096 });
   const timeoutSeconds = readInteger(args, 'timeout_seconds', 1, RUN_COMMAND_MAX_TIMEOUT_SECONDS);
-  const result = await runForeground({
-    agent: agentOwner(ctx.manager.home, ctx.agent), sandbox: ctx.manager.sandbox, command, workingDirectory, timeoutSeconds, env: ctx.env, signal: ctx.signal,
+  const backgroundAfterSeconds = readInteger(args, 'background_after_seconds', 1, RUN_COMMAND_MAX_TIMEOUT_SECONDS);
+  const result = await runForeground(ctx.manager, {
+    agent: agentOwner(ctx.manager.home, ctx.agent), command, workingDirectory, timeoutSeconds, backgroundAfterSeconds, spawnedByBranch: ctx.branchId, hookRecursionDepth: ctx.depth, signal: ctx.signal,
   });
   const dropped = (n: number) => (n > 0 ? `[${n} earlier bytes not shown]\n` : '');
+  const output = { stdout: dropped(result.droppedBytes.stdout) + result.stdout, stderr: dropped(result.droppedBytes.stderr) + result.stderr };
+  if (result.isBackgrounded) {
+    return {
+      ok: true,
+      pid: result.record.pid,
+      status: 'running',
+      backgrounded: `still running after ${backgroundAfterSeconds}s: it goes on as a background process (with a status message); use wait_for_process, get_process_output or add_process_hooks with its pid`,
+      duration_ms: result.durationMs,
+      ...output,
+    };
+  }
   return {
     ok: !result.timedOut && result.exitCode === 0,
+    pid: result.record.pid,
     exit_code: result.exitCode,
     signal: result.signal,
     ...(result.timedOut && {
-      timed_out: `stopped after ${timeoutSeconds ?? RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS}s (the whole process group); use start_process for long-running commands`,
+      timed_out: `stopped after ${timeoutSeconds ?? RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS}s (the whole process group); use start_process or background_after_seconds for long-running commands`,
     }),
+    ...(result.record.status === 'killed' && !result.timedOut && { stopped_by: result.record.stoppedBy }),
     duration_ms: result.durationMs,
-    sandbox: result.sandbox,
-    stdout: dropped(result.droppedBytes.stdout) + result.stdout,
-    stderr: dropped(result.droppedBytes.stderr) + result.stderr,
+    sandbox: result.record.sandbox,
+    ...output,
   };
 }
+
+// Talking to running processes.
+
+async function sendInputTool(ctx: ToolContext, raw: string): Promise<Record<string, unknown>> {
+  const args = parseArguments('send_input', raw, ['pid', 'text', 'eof']);
+  const record = ownProcess(ctx, readPid(args));
+  const text = readString(args, 'text', { isRequired: true, maxLength: INPUT_MAX_BYTES })!;
+  const isEof = readBoolean(args, 'eof') ?? false;
+  const { bytes } = await ctx.manager.input({ id: record.id }, text, { isEof });
+  return { ok: true, pid: record.pid, bytes_written: bytes, ...(isEof && { stdin: 'closed' }), note: 'Read its answer with wait_for_process (until "output" or "match").' };
+}
+
+function sendSignalTool(ctx: ToolContext, raw: string): Record<string, unknown> {
+  const args = parseArguments('send_signal', raw, ['pid', 'signal']);
+  const record = ownProcess(ctx, readPid(args));
+  const signal = parseSignal(args.signal);
+  const after = ctx.manager.signal({ id: record.id }, signal, { by: `agent:${ctx.agent.name}` });
+  return { ok: true, pid: after.pid, signal, status: after.status, ...(after.pausedAt && { paused: true }) };
+}
+
+async function waitForProcessTool(ctx: ToolContext, raw: string): Promise<Record<string, unknown>> {
+  const args = parseArguments('wait_for_process', raw, ['pid', 'until', 'pattern', 'timeout_seconds', 'cursor']);
+  const record = ownProcess(ctx, readPid(args));
+  const until = readEnum(args, 'until', WAIT_CONDITIONS);
+  if (until === undefined) throw new AppError('INVALID_INPUT', `until is missing: it must be one of ${WAIT_CONDITIONS.join(', ')}`);
+  const patternText = readString(args, 'pattern', { maxLength: 1000 });
+  if (until === 'match' && patternText === undefined) throw new AppError('INVALID_INPUT', 'pattern is missing: until "match" needs a regex, e.g. "ready|listening"');
+  const pattern = patternText === undefined ? undefined : compileSafePattern(patternText, 'pattern', 'INVALID_INPUT');
+  const timeoutSeconds = readInteger(args, 'timeout_seconds', WAIT_TIMEOUT_MIN_SECONDS, WAIT_TIMEOUT_MAX_SECONDS) ?? WAIT_TIMEOUT_DEFAULT_SECONDS;
+  const cursor = parseCursor(args.cursor);
+  const result = await waitForProcess(ctx.manager, record, { until, pattern, timeoutSeconds, cursor, signal: ctx.signal });
+  return waitResultJson(result, until);
+}
+

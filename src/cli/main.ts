@@ -20,12 +20,19 @@ import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, parseReadySp
 import { table } from './format.js';
 import { doctor } from './doctor.js';
 import { service } from './service.js';
-import { describeSandbox, elideMiddle, formatBytes, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
+import { describeSandbox, elideMiddle, formatBytes, interactionTraits, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
+import { INPUT_MAX_BYTES } from '../process/input.js';
+import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
+import {
+  formatCursor, parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, waitResultJson, type WaitCondition,
+} from '../agents/wait-process.js';
 
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** All of stdin, for `input` without text arguments. */
+  readStdin?: () => Promise<string>;
   /** The terminal's width when stdout is one; undefined when piped (then nothing is cut). */
   columns?: number | undefined;
 }
@@ -37,9 +44,12 @@ const USAGE = `usage: chorus <verb> [options]
   logs <pid> [--agent A] [--lines N] [--stream stdout|stderr|both] [--follow]
   kill <pid> [--agent A] [--force]           stop a process and its whole tree
   restart <pid> [--agent A]                  stop it if running, start the same command again
-  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--json]
+  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--interactive] [--tty] [--json]
         [--restart failure|always|never] [--max-restarts N]
         [--ready-port N] [--ready-http PATH] [--ready-pattern RE] [--ready-timeout S] -- <command>
+  input <pid> [--agent A] [--eof] [-- text]  type into an interactive process (text, else stdin as is)
+  signal <pid> <SIGNAL> [--agent A]          INT HUP QUIT TERM KILL USR1 USR2 STOP CONT WINCH
+  wait <pid> --until exit|output|match|ready [--pattern RE] [--timeout S] [--cursor C] [--agent A] [--json]
   supervise                                  watch processes and run hooks, without a chat front end
   bot                                        run the bot (what npm start runs)
   doctor [--json]                            check the setup; each failing check says how to fix it
@@ -129,6 +139,9 @@ async function status(ctx: Context, args: string[]): Promise<number> {
   ];
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
+  const traits = interactionTraits(record);
+  if (traits) lines.push(`io        ${traits}`);
+  if (record.lastSignal) lines.push(`signal    ${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}`);
   for (const [i, hook] of hooks.entries()) {
     lines.push(`${i === 0 ? 'hooks     ' : '          '}${hook.description} (fired ${hook.row.fireCount} of ${hook.row.maxFires})`);
   }
@@ -211,7 +224,7 @@ async function restart(ctx: Context, args: string[]): Promise<number> {
 async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('spawn', args, {
     agent: { type: 'string' }, cwd: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' },
-    category: { type: 'string' }, json: { type: 'boolean' },
+    category: { type: 'string' }, json: { type: 'boolean' }, interactive: { type: 'boolean' }, tty: { type: 'boolean' },
     restart: { type: 'string' }, 'max-restarts': { type: 'string' },
     'ready-port': { type: 'string' }, 'ready-http': { type: 'string' }, 'ready-pattern': { type: 'string' }, 'ready-timeout': { type: 'string' },
   });
@@ -228,7 +241,7 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   warnIfUnconfined(ctx);
   const supervision = supervisionOptions(values);
   const record = await ctx.manager.spawn({
-    agent, command, workingDirectory: values.cwd, processType, name: values.name, category, ...supervision,
+    agent, command, workingDirectory: values.cwd, processType, name: values.name, category, interactive: values.interactive, tty: values.tty, ...supervision,
   });
   if (values.json) printRow(ctx, record, true);
   else {
@@ -236,6 +249,62 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
     ctx.io.out(`started pid ${record.pid}${supervisor ? '' : ' (no supervisor is running; hooks run once one starts)'}`);
   }
   return 0;
+}
+
+async function input(ctx: Context, args: string[]): Promise<number> {
+  const dash = args.indexOf('--');
+  const { values, positionals } = parseVerbArgs('input', dash < 0 ? args : args.slice(0, dash), { agent: { type: 'string' }, eof: { type: 'boolean' } });
+  if (positionals.length > 1) throw new AppError('INVALID_INPUT', `input: the text goes after -- (got ${JSON.stringify(positionals[1])} before it)`);
+  const record = lookup(ctx, positionals[0], values.agent, 'input');
+  // Words after -- are a line (Enter added); without them, stdin is sent exactly as it comes.
+  const text = dash >= 0 ? `${args.slice(dash + 1).join(' ')}\n` : await (ctx.io.readStdin ?? readProcessStdin)();
+  if (Buffer.byteLength(text) > INPUT_MAX_BYTES) throw new AppError('INVALID_INPUT', `input: the text must be at most ${INPUT_MAX_BYTES} bytes (got ${Buffer.byteLength(text)})`);
+  const { bytes } = await ctx.manager.input({ id: record.id }, text, { isEof: values.eof ?? false });
+  ctx.io.out(`sent ${bytes} bytes to pid ${record.pid}${values.eof ? ' and closed its input' : ''}`);
+  return 0;
+}
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > INPUT_MAX_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function signalVerb(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('signal', args, { agent: { type: 'string' } });
+  const record = lookup(ctx, positionals[0], values.agent, 'signal');
+  if (positionals[1] === undefined) throw new AppError('INVALID_INPUT', `signal: the signal is required (one of ${SENDABLE_SIGNALS.join(', ')})`);
+  const signal = parseSignal(positionals[1], 'signal');
+  const after = ctx.manager.signal({ id: record.id }, signal, { by: 'cli' });
+  ctx.io.out(`sent SIG${signal} to pid ${after.pid}${after.pausedAt ? ' (paused)' : ''}`);
+  return 0;
+}
+
+async function waitVerb(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs('wait', args, {
+    agent: { type: 'string' }, until: { type: 'string' }, pattern: { type: 'string' }, timeout: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' },
+  });
+  const record = lookup(ctx, positionals[0], values.agent, 'wait');
+  if (values.until === undefined) throw new AppError('INVALID_INPUT', `wait: --until is required (one of ${WAIT_CONDITIONS.join(', ')})`);
+  const until = parseChoice<WaitCondition>(values.until, 'until', WAIT_CONDITIONS, 'exit');
+  if (until === 'match' && values.pattern === undefined) throw new AppError('INVALID_INPUT', 'wait: --until match needs --pattern RE');
+  const pattern = values.pattern === undefined ? undefined : compileSafePattern(values.pattern, '--pattern', 'INVALID_INPUT');
+  const timeoutSeconds = parseIntegerOption(values.timeout, 'timeout', WAIT_TIMEOUT_MIN_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_DEFAULT_SECONDS);
+  const cursor = parseCursor(values.cursor, '--cursor');
+  const result = await waitForProcess(ctx.manager, record, { until, pattern, timeoutSeconds, cursor });
+  if (values.json) {
+    ctx.io.out(JSON.stringify({ ...processToJson(result.record), ...waitResultJson(result, until) }, null, 2));
+  } else {
+    for (const line of result.lines) ctx.io.out(line);
+    ctx.io.out(`${result.held ? 'held' : 'not held'}: pid ${result.record.pid} ${result.record.status === 'running' ? 'running' : describeEnd(result.record)}; next cursor ${formatCursor(result.nextCursor)}`);
+  }
+  // Like timeout(1): a wait whose condition did not hold fails.
+  return result.held ? 0 : 124;
 }
 
 /** CHORUS_SANDBOX=auto without a working bwrap: the one line that says the process runs unconfined, and the fix. */
@@ -274,7 +343,7 @@ export function shellQuote(word: string): string {
 }
 
 const VERBS: Record<string, (ctx: Context, args: string[]) => Promise<number>> = {
-  ps, status, logs, kill, restart, spawn: spawnVerb,
+  ps, status, logs, kill, restart, spawn: spawnVerb, input, signal: signalVerb, wait: waitVerb,
 };
 
 /** Runs one CLI verb; returns the exit code. Errors become one line on stderr. */

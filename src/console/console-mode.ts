@@ -28,6 +28,8 @@ const HELP = [
   '  /process list [all|running|exited|killed|lost]',
   '  /process status <pid>  /process logs <pid> [lines] [stdout|stderr|both]',
   '  /process kill <pid> [force]   /process restart <pid>',
+  '  /process input <pid> <text> [eof]   /process signal <pid> <INT|HUP|QUIT|TERM|KILL|USR1|USR2|STOP|CONT|WINCH>',
+  '  /process start [--cwd D] [--name N] [--interactive] <command>',
   '  /agents  /help         (Ctrl-D or Ctrl-C quits; processes keep running)',
 ].join('\n');
 
@@ -37,13 +39,40 @@ const POSITIONALS: Record<string, Array<keyof ProcessCommandOptions>> = {
   logs: ['pid', 'lines', 'stream'],
   status: ['pid'],
   restart: ['pid'],
+  signal: ['pid', 'signal'],
 };
-const OPTION_NAMES: ReadonlyArray<keyof ProcessCommandOptions> = ['filter', 'pid', 'force', 'lines', 'stream'];
+const OPTION_NAMES: ReadonlyArray<keyof ProcessCommandOptions> = ['filter', 'pid', 'force', 'lines', 'stream', 'signal'];
+
+/** `/process input 12 some text eof`: the words after the pid are the text; a last `eof` (or --eof) closes stdin. */
+function parseInputLine(rest: string[]): { subcommand: string; options: ProcessCommandOptions } {
+  const [pid, ...words] = rest;
+  const isEof = words.length > 0 && ['eof', '--eof'].includes(words[words.length - 1]!);
+  const text = (isEof ? words.slice(0, -1) : words).join(' ');
+  return { subcommand: 'input', options: { pid, text, ...(isEof && { eof: true }) } };
+}
+
+/** `/process start --cwd api --name srv --interactive npm run dev`: options first, the rest is the command. */
+function parseStartLine(rest: string[]): { subcommand: string; options: ProcessCommandOptions } | { error: string } {
+  const options: ProcessCommandOptions = {};
+  let i = 0;
+  for (; i < rest.length; i++) {
+    const word = rest[i]!;
+    if (word === '--') { i += 1; break; }
+    if (word === '--interactive') options.interactive = true;
+    else if (word === '--cwd' || word === '--name') options[word.slice(2) as 'cwd' | 'name'] = rest[++i];
+    else if (word.startsWith('--')) return { error: `unknown option ${word} for /process start (--cwd, --name, --interactive)` };
+    else break;
+  }
+  const command = rest.slice(i).join(' ');
+  return { subcommand: 'start', options: { ...options, ...(command && { command }) } };
+}
 
 /** `/process logs 1234 --lines 20 stderr` → subcommand and raw options; runProcessCommand checks the values. */
 export function parseProcessLine(words: string[]): { subcommand: string; options: ProcessCommandOptions } | { error: string } {
   const [subcommand, ...rest] = words;
   if (!subcommand) return { error: `usage: /process ${PROCESS_SUBCOMMANDS.join('|')} ...` };
+  if (subcommand === 'input') return parseInputLine(rest);
+  if (subcommand === 'start') return parseStartLine(rest);
   const slots = POSITIONALS[subcommand];
   if (!slots) return { error: `unknown /process subcommand "${subcommand}": use one of ${PROCESS_SUBCOMMANDS.join(', ')}` };
   const options: ProcessCommandOptions = {};

@@ -1,6 +1,6 @@
 import {
   MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction,
-  type RepliableInteraction,
+  type ModalSubmitInteraction, type RepliableInteraction,
 } from 'discord.js';
 import type { Command, CommandContext, CommandResult, CommandServices } from '../../commands/command.js';
 import type { AgentConfig } from '../agents/agent-config.js';
@@ -8,7 +8,7 @@ import { AppError, describeValue, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { actorOfInteraction, assertAllowed, type Actor } from './authorization.js';
 import { NO_MENTIONS, replyToPayload, type ReplyPayload } from './reply-format.js';
-import { parseStatusButton } from './status-embed.js';
+import { INPUT_MODAL_FIELD, inputModal, parseInputModal, parseStatusButton } from './status-embed.js';
 
 /** Discord drops an interaction not answered within 3 s; defer well before that. */
 export const DEFAULT_DEFER_AFTER_MS = 2_000;
@@ -93,6 +93,7 @@ export class InteractionRouter {
       if (interaction.isChatInputCommand()) await this.handleCommand(interaction);
       else if (interaction.isAutocomplete()) await this.handleAutocomplete(interaction);
       else if (interaction.isButton()) await this.handleButton(interaction);
+      else if (interaction.isModalSubmit()) await this.handleInputModal(interaction);
     } catch (error) {
       this.log.error({ err: error, interactionId: interaction.id }, 'interaction handling failed');
     }
@@ -168,14 +169,21 @@ export class InteractionRouter {
 
   private async handleButton(interaction: ButtonInteraction): Promise<void> {
     const button = parseStatusButton(interaction.customId);
-    const responder = new Responder(interaction, true, this.deferAfterMs, this.log);
+    // The Input button answers with a modal, which must be the first answer: no deferring responder for it.
+    let responderOf: Responder | undefined;
+    const responder = {
+      get: () => (responderOf ??= new Responder(interaction, true, this.deferAfterMs, this.log)),
+      send: (payload: ReplyPayload, isError: boolean) => responder.get().send(payload, isError),
+      defer: () => responder.get().defer(),
+    };
+    if (button?.action !== 'input') responder.get();
     if (!button) {
       // Every button this bot receives is one of its own components: an unknown id is forged or from an older version.
       this.log.warn({ button: interaction.customId, userId: interaction.user.id }, 'unknown button');
       await responder.send({ content: `This button is not one Chorus knows (${describeValue(interaction.customId)}); use /process in the channel instead.` }, true);
       return;
     }
-    const what = button.action === 'kill' ? 'the Kill button' : button.action === 'restart' ? 'the Restart button' : 'the Logs button';
+    const what = button.action === 'kill' ? 'the Kill button' : button.action === 'input' ? 'the Input button' : button.action === 'restart' ? 'the Restart button' : 'the Logs button';
     try {
       if (!interaction.inGuild()) throw dmRefused();
       const agent = this.channelAgent(interaction);
@@ -188,6 +196,12 @@ export class InteractionRouter {
       // Checked on every press: the allow-list may have changed since the message was posted.
       assertAllowed(actorOfInteraction(interaction), this.fresh(agent), services.ownerIds, what);
       let result: CommandResult;
+      if (button.action === 'input') {
+        if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} has already ended (${record.status})`);
+        if (!record.isInteractive) throw new AppError('NOT_INTERACTIVE', `pid ${record.pid} reads no input`);
+        await interaction.showModal(inputModal(record));
+        return;
+      }
       if (button.action === 'restart') {
         await responder.defer();
         result = await services.runProcessCommand(agent, interaction.user.id, 'restart', { pid: record.pid });
@@ -205,6 +219,31 @@ export class InteractionRouter {
     } catch (error) {
       const failure = describeFailure(error, what);
       if (failure.isInternal) this.log.error({ err: error, button: interaction.customId, userId: interaction.user.id }, 'button failed');
+      await responder.send({ content: failure.text }, true);
+    }
+  }
+
+  /** The Input modal's text, typed into the process; allow-list and ownership checked again. */
+  private async handleInputModal(interaction: ModalSubmitInteraction): Promise<void> {
+    const responder = new Responder(interaction, true, this.deferAfterMs, this.log);
+    const what = 'the Input form';
+    try {
+      const id = parseInputModal(interaction.customId);
+      if (id === undefined) throw new AppError('INVALID_INPUT', `this form is not one Chorus knows (${describeValue(interaction.customId)}); use /process input instead`);
+      if (!interaction.inGuild()) throw dmRefused();
+      const agent = this.channelAgent(interaction);
+      if (!agent) throw noAgent();
+      const { services } = this.options;
+      const record = services.manager.find({ id });
+      if (!record || record.agentName !== agent.name || record.pid === null) throw new AppError('PROCESS_NOT_FOUND', `process #${id} is not one of agent ${agent.name}'s`);
+      assertAllowed(actorOfInteraction(interaction), this.fresh(agent), services.ownerIds, what);
+      const text = interaction.fields.getTextInputValue(INPUT_MODAL_FIELD);
+      await responder.defer();
+      const result = await services.runProcessCommand(agent, interaction.user.id, 'input', { pid: record.pid, text });
+      await responder.send(toPayload(result), result.isError ?? false);
+    } catch (error) {
+      const failure = describeFailure(error, what);
+      if (failure.isInternal) this.log.error({ err: error, modal: interaction.customId, userId: interaction.user.id }, 'input form failed');
       await responder.send({ content: failure.text }, true);
     }
   }

@@ -1,6 +1,8 @@
-import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIEmbed } from 'discord.js';
+import {
+  ButtonStyle, ComponentType, TextInputStyle, type APIActionRowComponent, type APIButtonComponent, type APIEmbed, type APIModalInteractionResponseCallbackData,
+} from 'discord.js';
 import type { ProcessStatusView } from '../agents/front-end.js';
-import { formatBytes, formatDuration, readinessState } from '../agents/describe.js';
+import { formatBytes, formatDuration, interactionTraits, readinessState } from '../agents/describe.js';
 import type { ProcessRecord } from '../store/process-repo.js';
 import { clip, fitLines } from './reply-format.js';
 
@@ -14,6 +16,10 @@ export interface StatusBody {
 export const KILL_BUTTON = 'proc:kill';
 export const LOGS_BUTTON = 'proc:logs';
 export const RESTART_BUTTON = 'proc:restart';
+export const INPUT_BUTTON = 'proc:input';
+/** The modal the Input button opens; its text field. */
+export const INPUT_MODAL = 'proc:input-modal';
+export const INPUT_MODAL_FIELD = 'text';
 const TAIL_SHOWN = 15;
 const TAIL_CHARS = 1_500;
 const LINE_CHARS = 200;
@@ -69,6 +75,7 @@ function stateText(record: ProcessRecord): string {
     case 'crash_loop':
       return '💥 crash loop';
     default: {
+      if (record.pausedAt) return '⏸️ paused';
       const readiness = readinessState(record);
       if (readiness === 'starting') return '🟡 starting';
       if (readiness === 'ready') return '🟢 ready';
@@ -119,6 +126,9 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
     const count = view.usage.processCount;
     fields.push({ name: 'Memory', value: `${formatBytes(view.usage.rssBytes)}${count > 1 ? ` (${count} processes)` : ''}`, inline: true });
   }
+  if (isRunning && (record.isInteractive || record.pausedAt)) {
+    fields.push({ name: 'Terminal', value: clip(interactionTraits(record).replace(/, last output.*$/, '') || '—', 200), inline: true });
+  }
   if (view.hooks.length) fields.push({ name: 'Hooks', value: fitLines(view.hooks.map((hook) => `• ${clip(hook, 200)}`), 1_000) });
 
   const tail = view.tail.slice(-TAIL_SHOWN).map((line) => clip(cleanLine(line.text), LINE_CHARS) + (line.stream === 'stderr' ? '  ⟵ stderr' : ''));
@@ -137,16 +147,38 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
   const buttons: APIButtonComponent[] = [];
   // Kill on a pending restart cancels it; Restart works in every state (a person's restart, not the policy's).
   if (isRunning || record.status === 'restarting') buttons.push({ type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Kill', custom_id: `${KILL_BUTTON}:${record.id}` });
+  if (isRunning && record.isInteractive) buttons.push({ type: ComponentType.Button, style: ButtonStyle.Primary, label: 'Input', custom_id: `${INPUT_BUTTON}:${record.id}` });
   buttons.push({ type: ComponentType.Button, style: ButtonStyle.Primary, label: 'Restart', custom_id: `${RESTART_BUTTON}:${record.id}` });
   buttons.push({ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Logs', custom_id: `${LOGS_BUTTON}:${record.id}` });
   return { content: '', embeds: [embed], components: [{ type: ComponentType.ActionRow, components: buttons }] };
 }
 
-export type StatusButtonAction = 'kill' | 'logs' | 'restart';
+export type StatusButtonAction = 'kill' | 'logs' | 'input' | 'restart';
 
 /** `proc:kill:12` → { action: 'kill', id: 12 }. */
 export function parseStatusButton(customId: string): { action: StatusButtonAction; id: number } | undefined {
-  const match = /^proc:(kill|logs|restart):(\d{1,15})$/.exec(customId);
+  const match = /^proc:(kill|logs|input|restart):(\d{1,15})$/.exec(customId);
   if (!match) return undefined;
   return { action: match[1] as StatusButtonAction, id: Number(match[2]) };
+}
+
+/** `proc:input-modal:12` → 12. */
+export function parseInputModal(customId: string): number | undefined {
+  const match = /^proc:input-modal:(\d{1,15})$/.exec(customId);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The modal of the Input button: one paragraph, sent as typed lines. */
+export function inputModal(record: ProcessRecord): APIModalInteractionResponseCallbackData {
+  return {
+    custom_id: `${INPUT_MODAL}:${record.id}`,
+    title: clip(`Input to pid ${record.pid}`, 45),
+    components: [{
+      type: ComponentType.ActionRow,
+      components: [{
+        type: ComponentType.TextInput, custom_id: INPUT_MODAL_FIELD, label: 'Text (Enter is added)', style: TextInputStyle.Paragraph,
+        required: true, max_length: 4000,
+      }],
+    }],
+  };
 }

@@ -35,6 +35,8 @@ export interface ProcessEvents {
   readyFailed: [process: ProcessRecord, reason: string];
   /** A run ended and its restart policy stored the next run as due (status `restarting`). */
   restarting: [process: ProcessRecord];
+  /** Something people see changed while it runs: paused or resumed by a signal, a foreground command gone to the background. */
+  changed: [process: ProcessRecord];
 }
 
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {

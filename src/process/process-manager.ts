@@ -21,6 +21,9 @@ import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from 
 import type { SupervisorRow } from '../store/supervisor-repo.js';
 import { RollingTail, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
+import { inputFiles, sendInput } from './input.js';
+import { signalProcess, type SendableSignal } from './signals.js';
+import { stripTerminal } from './terminal.js';
 import { SandboxHost, type SandboxSettings } from './sandbox.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +69,8 @@ interface Entry {
   lastCpu: { cpuTicks: number; at: number } | undefined;
   usage: ResourceSample | undefined;
   timeoutTimer: NodeJS.Timeout | undefined;
+  /** When the last output line was read; stored with the offsets, not per line. */
+  lastOutputAt: string | null;
 }
 
 /** How long a paused group may take to stop entirely before the rotation goes ahead without the pause. */
@@ -288,6 +293,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (options.isRestart) this.repo.requestRestart(record.id, options.by);
     else this.repo.requestStop(record.id, options.by);
     if (entry) entry.isStopping = true;
+    // A paused process acts on SIGTERM only once it runs again.
+    if (record.pausedAt) signalProcess(identityOf(record)!, null, 'CONT', { isTty: false });
     let signal: string;
     try {
       ({ signal } = await killTree(identityOf(record)!, runMarker(record.runDir), { graceMs: this.graceMs, force: options.force ?? false }));
@@ -317,6 +324,49 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
+  /**
+   * Sends a signal to a running process (its group, and the processes of its terminal) after the identity check, and
+   * records who sent what; STOP marks it paused until CONT. A stop someone asked for goes through kill().
+   */
+  signal(lookup: ProcessLookup, signal: SendableSignal, options: { by: string }): ProcessRecord {
+    const record = this.resolve(lookup);
+    if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)}); nothing was signalled`);
+    const identity = identityOf(record);
+    if (!identity || isForbiddenPid(identity.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
+    signalProcess(identity, runMarker(record.runDir), signal, { isTty: record.isTty });
+    this.repo.recordSignal(record.id, signal, options.by, new Date().toISOString());
+    const fresh = this.repo.get(record.id)!;
+    const entry = this.entries.get(record.id);
+    if (entry) entry.record = { ...entry.record, pausedAt: fresh.pausedAt };
+    this.log.info({ id: record.id, pid: record.pid, signal, by: options.by }, 'signal sent');
+    this.emit('changed', fresh);
+    return fresh;
+  }
+
+  /** Writes to the stdin of a running interactive process (whole, or refused); `eof` closes it after the text. */
+  async input(lookup: ProcessLookup, text: string, options: { isEof?: boolean } = {}): Promise<{ record: ProcessRecord; bytes: number }> {
+    const record = this.resolve(lookup);
+    if (!record.isInteractive) {
+      throw new AppError('NOT_INTERACTIVE', `pid ${record.pid} reads no input (its stdin is /dev/null); start it with interactive (or tty) to send it input`);
+    }
+    if (record.status !== 'running' || this.observe(record).status !== 'running') {
+      throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(this.observe(record))}); nothing was sent`);
+    }
+    const { bytes } = await sendInput(inputFiles(record.runDir), text, options);
+    this.log.info({ id: record.id, pid: record.pid, bytes, eof: options.isEof ?? false }, 'input sent');
+    return { record, bytes };
+  }
+
+  /** A foreground command that goes on as a background process (with its status message). */
+  moveToBackground(id: number): ProcessRecord | undefined {
+    if (!this.repo.setProcessType(id, 'background')) return undefined;
+    const fresh = this.repo.get(id)!;
+    const entry = this.entries.get(id);
+    if (entry) entry.record = { ...entry.record, processType: 'background' };
+    this.emit('changed', fresh);
+    return fresh;
+  }
+
   /** Stops the process if it runs, then starts the same command again (same directory, type, name), linked to the old row. */
   async restart(lookup: ProcessLookup, options: StopOptions & { withRow?: SpawnRequest['withRow'] }): Promise<ProcessRecord> {
     const old = this.resolve(lookup);
@@ -338,7 +388,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       agent: old.agentName,
       command: old.command,
       workingDirectory: old.workingDirectory,
-      processType: old.processType,
+      processType: old.processType === 'foreground' ? 'background' : old.processType,
       name: old.name ?? undefined,
       category: old.category ?? undefined,
       spawnedByBranch: old.spawnedByBranch ?? undefined,
@@ -348,6 +398,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       timeoutSeconds: old.timeoutSeconds ?? undefined,
       readyJson: old.readyJson ?? undefined,
       restartJson: old.restartJson ?? undefined,
+      interactive: old.isInteractive,
+      tty: old.isTty,
     };
   }
 
@@ -399,6 +451,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       lastCpu: undefined,
       usage: undefined,
       timeoutTimer: undefined,
+      lastOutputAt: null,
       monitor: new OutputMonitor({
         stdoutLog: record.stdoutLog,
         stderrLog: record.stderrLog,
@@ -410,13 +463,17 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         log: this.log.child({ id: record.id }),
         onLine: (stream, line) => {
           entry.areOffsetsDirty = true;
-          tail.push({ stream, text: line.text });
-          this.readiness.noteLine(record.id, line.text);
-          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text: line.text, offset: line.endOffset, isCut: line.isCut });
+          entry.lastOutputAt = new Date().toISOString();
+          // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
+          const text = record.isTty ? stripTerminal(line.text) : line.text;
+          tail.push({ stream, text });
+          this.readiness.noteLine(record.id, text);
+          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),
         onExitFile: () => this.checkEnded(entry),
-        pauseWriters: () => pauseGroup(entry.identity),
+        // A group someone paused writes nothing, and must not be resumed by the rotation.
+        pauseWriters: async () => (entry.record.pausedAt ? 'none' : pauseGroup(entry.identity)),
       }),
     };
     this.entries.set(record.id, entry);
@@ -424,7 +481,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     entry.monitor.watch();
     options.child?.once('exit', () => this.checkEnded(entry));
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
-    entry.monitor.drain().then(() => resumeIfPaused(entry.identity, this.log), (error: unknown) => {
+    entry.monitor.drain().then(() => { if (!entry.record.pausedAt) resumeIfPaused(entry.identity, this.log); }, (error: unknown) => {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
@@ -582,6 +639,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         const p = entry.monitor.positions();
         this.repo.saveOffsets(entry.record.id, {
           stdoutOffset: p.stdout.offset, stderrOffset: p.stderr.offset, stdoutRotated: p.stdout.rotated, stderrRotated: p.stderr.rotated,
+          lastOutputAt: entry.lastOutputAt,
         });
         entry.areOffsetsDirty = false;
       }

@@ -9,6 +9,8 @@ import { buildChildEnv } from './environment.js';
 import { captureIdentity } from './identity.js';
 import type { SandboxHost } from './sandbox.js';
 import { commandArgv, shimArgs } from './shim.js';
+import { createInputFifos, inputFiles } from './input.js';
+import { terminalArgv } from './terminal.js';
 import type { ProcessOwner } from './owner.js';
 import { ensureWorkspaceDir, resolveWorkingDirectory } from './workspace.js';
 
@@ -31,6 +33,10 @@ export interface SpawnRequest {
   restartJson?: string | undefined;
   restartCount?: number | undefined;
   restartStreak?: number | undefined;
+  /** stdin is a FIFO the shim holds open (send_input); otherwise /dev/null. */
+  interactive?: boolean | undefined;
+  /** Runs under a pseudo-terminal (util-linux script); implies interactive. */
+  tty?: boolean | undefined;
   /** Runs inside the transaction that inserts the row (hooks are stored with their process, or not at all). */
   withRow?: ((processId: number) => void) | undefined;
 }
@@ -54,6 +60,18 @@ export function processesDir(home: string, agentName: string): string {
 /** The exit status file the shim writes. */
 export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
+}
+
+/** The command's argv inside any sandbox: under a terminal (terminal.ts) when asked, then the command. */
+export function commandLauncher(command: string, isTty: boolean): string[] {
+  // Under a terminal the program buffers by lines already (it sees a tty).
+  const inner = commandArgv(command, { isLineBuffered: !isTty });
+  return isTty ? terminalArgv(inner) : inner;
+}
+
+/** script runs its command with $SHELL; a terminal needs a TERM. */
+function terminalEnv(parentEnv: NodeJS.ProcessEnv): Record<string, string> {
+  return { SHELL: '/bin/sh', TERM: parentEnv.TERM && parentEnv.TERM !== 'dumb' ? parentEnv.TERM : 'xterm' };
 }
 
 /** This process, as the lease a starting row carries until the spawn is recorded. */
@@ -96,12 +114,16 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     hookRecursionDepth: request.hookRecursionDepth ?? 0,
     timeoutSeconds: request.timeoutSeconds ?? null,
     restartedFrom: request.restartedFrom ?? null,
+    isInteractive: (request.interactive ?? false) || (request.tty ?? false),
+    isTty: request.tty ?? false,
     sandbox: launcher.sandbox,
     readyJson: request.readyJson ?? null,
     restartJson: request.restartJson ?? null,
     restartCount: request.restartCount ?? 0,
     restartStreak: request.restartStreak ?? 0,
   };
+  // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
+  const commandLine = commandLauncher(command, fields.isTty);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
@@ -130,7 +152,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
       CHORUS_AGENT: request.agent.name,
       CHORUS_PROCESS_ID: String(id),
     });
-    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandArgv(command)]), {
+    const input = fields.isInteractive ? inputFiles(row.runDir) : undefined;
+    if (input) createInputFifos(input);
+    if (fields.isTty) Object.assign(env, terminalEnv(parentEnv));
+    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandLine], input), {
       cwd,
       env,
       detached: true,

@@ -224,6 +224,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE processes ADD COLUMN spawner_start_ticks INTEGER;
   ALTER TABLE processes ADD COLUMN spawner_boot_id TEXT;
   `,
+  // Issue 12: interaction. Whether stdin is a FIFO and whether a terminal was given; a STOP that someone sent;
+  // the last signal sent and by whom; when the last output line was read (stored with the offsets).
+  `
+  ALTER TABLE processes ADD COLUMN interactive INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN tty INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN paused_at TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal_by TEXT;
+  ALTER TABLE processes ADD COLUMN last_signal_at TEXT;
+  ALTER TABLE processes ADD COLUMN last_output_at TEXT;
+  `,
   `
   -- Supervision (issue 13): readiness, restart policies and the one logical handle across policy restarts.
   ALTER TABLE processes ADD COLUMN ready_json TEXT;

@@ -1,7 +1,7 @@
 import type { Db } from './database.js';
 
 export type ProcessStatus = 'starting' | 'running' | 'exited' | 'killed' | 'lost' | 'restarting' | 'crash_loop';
-export type ProcessType = 'background' | 'concurrent';
+export type ProcessType = 'background' | 'concurrent' | 'foreground';
 export type ProcessCategory = 'test_suite' | 'build' | 'server' | 'analysis' | 'custom';
 export type StatusFilter = 'all' | 'running' | 'exited' | 'killed' | 'lost' | 'restarting' | 'crash_loop';
 export type LogStream = 'stdout' | 'stderr';
@@ -41,6 +41,14 @@ export interface ProcessRecord {
   stdoutRotated: number;
   stderrRotated: number;
   restartedFrom: number | null;
+  isInteractive: boolean;
+  isTty: boolean;
+  /** When someone sent STOP (and no CONT since): the process shows as paused, its status stays running. */
+  pausedAt: string | null;
+  lastSignal: string | null;
+  lastSignalBy: string | null;
+  lastSignalAt: string | null;
+  lastOutputAt: string | null;
   /** Whether it ran confined; rows from before the sandbox existed say `none`. */
   sandbox: SandboxKind;
   /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
@@ -77,6 +85,8 @@ export interface NewProcess {
   hookRecursionDepth: number;
   timeoutSeconds: number | null;
   restartedFrom: number | null;
+  isInteractive: boolean;
+  isTty: boolean;
   sandbox: SandboxKind;
   readyJson?: string | null;
   restartJson?: string | null;
@@ -121,6 +131,13 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     discord_message_id: p.discordMessageId,
     status_channel_id: p.statusChannelId,
     restarted_from: p.restartedFrom,
+    interactive: p.isInteractive,
+    tty: p.isTty,
+    paused_at: p.pausedAt,
+    last_signal: p.lastSignal,
+    last_signal_by: p.lastSignalBy,
+    last_signal_at: p.lastSignalAt,
+    last_output_at: p.lastOutputAt,
     sandbox: p.sandbox,
     ready: p.readyJson === null ? null : JSON.parse(p.readyJson),
     ready_at: p.readyAt,
@@ -170,6 +187,13 @@ function toRecord(row: Row): ProcessRecord {
     stdoutRotated: row.stdout_rotated as number,
     stderrRotated: row.stderr_rotated as number,
     restartedFrom: row.restarted_from as number | null,
+    isInteractive: row.interactive === 1,
+    isTty: row.tty === 1,
+    pausedAt: (row.paused_at ?? null) as string | null,
+    lastSignal: (row.last_signal ?? null) as string | null,
+    lastSignalBy: (row.last_signal_by ?? null) as string | null,
+    lastSignalAt: (row.last_signal_at ?? null) as string | null,
+    lastOutputAt: (row.last_output_at ?? null) as string | null,
     sandbox: row.sandbox === 'bwrap' ? 'bwrap' : 'none',
     spawner: row.spawner_pid === null || row.spawner_pid === undefined
       ? null
@@ -194,11 +218,11 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id,
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id, interactive, tty,
           ready_json, restart_json, restart_count, restart_streak)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
           '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
-          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @readyJson, @restartJson, @restartCount, @restartStreak)`),
+          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @interactive, @tty, @readyJson, @restartJson, @restartCount, @restartStreak)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
@@ -219,7 +243,12 @@ export class ProcessRepo {
           lost_reason = @lostReason, ended_at = @endedAt WHERE id = @id AND status IN ('starting', 'running')`),
       requestStop: db.prepare(`UPDATE processes SET stop_requested_by = ? WHERE id = ? AND status = 'running'`),
       saveOffsets: db.prepare(`UPDATE processes SET stdout_offset = @stdoutOffset, stderr_offset = @stderrOffset,
-          stdout_rotated = @stdoutRotated, stderr_rotated = @stderrRotated WHERE id = @id`),
+          stdout_rotated = @stdoutRotated, stderr_rotated = @stderrRotated, last_output_at = COALESCE(@lastOutputAt, last_output_at)
+        WHERE id = @id`),
+      recordSignal: db.prepare(`UPDATE processes SET last_signal = @signal, last_signal_by = @by, last_signal_at = @at,
+          paused_at = CASE WHEN @signal = 'STOP' THEN @at WHEN @signal = 'CONT' THEN NULL ELSE paused_at END
+        WHERE id = @id AND status = 'running'`),
+      setProcessType: db.prepare(`UPDATE processes SET process_type = ? WHERE id = ? AND status = 'running'`),
       setStatusMessage: db.prepare('UPDATE processes SET status_channel_id = ?, discord_message_id = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM processes WHERE id = ?'),
       markReady: db.prepare(`UPDATE processes SET ready_at = ? WHERE id = ? AND ready_at IS NULL AND ready_error IS NULL`),
@@ -253,9 +282,11 @@ export class ProcessRepo {
    * process lives, the spawn is in progress and no supervisor may judge the row.
    */
   insertStarting(p: NewProcess, startedAt: string, spawner?: { pid: number; startTicks: number; bootId: string }): number {
+    const { isInteractive, isTty, ...rest } = p;
     return Number(this.statements.insert.run({
       readyJson: null, restartJson: null, restartCount: 0, restartStreak: 0,
-      ...p, startedAt, spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
+      ...rest, interactive: isInteractive ? 1 : 0, tty: isTty ? 1 : 0, startedAt,
+      spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
     }).lastInsertRowid);
   }
 
@@ -384,8 +415,18 @@ export class ProcessRepo {
     this.statements.requestStop.run(by, id);
   }
 
-  saveOffsets(id: number, offsets: { stdoutOffset: number; stderrOffset: number; stdoutRotated: number; stderrRotated: number }): void {
-    this.statements.saveOffsets.run({ id, ...offsets });
+  saveOffsets(id: number, offsets: { stdoutOffset: number; stderrOffset: number; stdoutRotated: number; stderrRotated: number; lastOutputAt?: string | null }): void {
+    this.statements.saveOffsets.run({ id, ...offsets, lastOutputAt: offsets.lastOutputAt ?? null });
+  }
+
+  /** Records a signal someone sent (`STOP` marks the process paused, `CONT` resumes it). */
+  recordSignal(id: number, signal: string, by: string, at: string): void {
+    this.statements.recordSignal.run({ id, signal, by, at });
+  }
+
+  /** A foreground command that goes on in the background. */
+  setProcessType(id: number, type: ProcessType): boolean {
+    return this.statements.setProcessType.run(type, id).changes === 1;
   }
 
   setStatusMessage(id: number, channelId: string | null, messageId: string | null): void {

@@ -37,4 +37,15 @@ describe('process preamble', () => {
     await (await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'status?' })).finished;
     expect(systemOf(h.llm!.requests[0]!)).toContain(text.split('\n')[1]!);
   });
+
+  it('shows whether a process takes input, has a terminal, is paused, and how long since its last output line', async () => {
+    const h = await startHarness();
+    const repl = await h.manager.spawn({ agent: 'main', command: 'echo hello; cat', tty: true });
+    await waitFor(() => h.manager.find({ id: repl.id })!.lastOutputAt, { what: 'last_output_at stored with the offsets' });
+    h.manager.signal({ id: repl.id }, 'STOP', { by: 'test' });
+    const text = buildPreamble({ manager: h.manager, hooks: h.hooks }, 'main');
+    expect(text).toMatch(new RegExp(`- pid ${repl.pid} background: .* \\(up \\d+s; tty \\(interactive\\), paused \\d+s \\(CONT resumes\\), last output \\d+s ago\\)`));
+    h.manager.signal({ id: repl.id }, 'CONT', { by: 'test' });
+    expect(buildPreamble({ manager: h.manager, hooks: h.hooks }, 'main')).not.toContain('paused');
+  });
 });

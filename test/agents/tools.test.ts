@@ -26,13 +26,16 @@ describe('tools', () => {
   it('are the public contract: names and parameters', () => {
     const shapes = Object.fromEntries(TOOL_DEFINITIONS.map((t) => [t.function.name, Object.keys((t.function.parameters as any).properties ?? {})]));
     expect(shapes).toEqual({
-      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'ready', 'restart'],
+      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty', 'ready', 'restart'],
       add_process_hooks: ['pid', 'hooks'],
       get_process_status: ['pid'],
       get_process_output: ['pid', 'stream', 'lines', 'cursor', 'grep'],
       stop_process: ['pid', 'force'],
       list_processes: ['filter'],
-      run_command: ['command', 'working_directory', 'timeout_seconds'],
+      run_command: ['command', 'working_directory', 'timeout_seconds', 'background_after_seconds'],
+      send_input: ['pid', 'text', 'eof'],
+      send_signal: ['pid', 'signal'],
+      wait_for_process: ['pid', 'until', 'pattern', 'timeout_seconds', 'cursor'],
     });
   });
 

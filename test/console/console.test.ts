@@ -153,6 +153,32 @@ describe('console mode through npm start', () => {
     expect(groupMembers(bot.child.pid!), 'npm, sh or the bot left behind').toEqual([]);
     expect(isAlive(pid)).toBe(true);
   });
+
+  it('starts an interactive process, types into it, pauses and resumes it with /process lines', async () => {
+    const home = makeTempHome();
+    const bot = startBot(home, {});
+    await bot.expectOutput(/no LLM is configured \(LLM_BASE_URL\)/);
+    bot.type(`/process start --name echoer --interactive while IFS= read -r l; do echo "got: $l"; done; exit 4`);
+    const [, pidText] = await bot.expectOutput(/^Started pid (\d+) \(.*\), interactive: /m);
+    const pid = Number(pidText);
+    trackPid(pid, { group: true });
+    bot.type(`/process input ${pid} hello   there`);
+    await bot.expectOutput(new RegExp(`^Sent 12 bytes to pid ${pid}\\.$`, 'm'));
+    bot.type(`/process signal ${pid} STOP`);
+    await bot.expectOutput(new RegExp(`^Sent SIGSTOP to pid ${pid} \\(paused; send CONT to resume\\)\\.$`, 'm'));
+    bot.type(`/process status ${pid}`);
+    await bot.expectOutput(/^io: +interactive, paused \d+s \(CONT resumes\)/m);
+    bot.type(`/process signal ${pid} CONT`);
+    await bot.expectOutput(/\(resumed\)\.$/m);
+    bot.type(`/process signal ${pid} SEGV`);
+    await bot.expectOutput(/signal must be one of INT, HUP, QUIT, TERM, KILL, USR1, USR2, STOP, CONT, WINCH \(got "SEGV"\)/);
+    bot.type(`/process input ${pid} bye eof`);
+    await bot.expectOutput(new RegExp(`^\\[main\\] pid ${pid} \\(echoer\\) exited with code 4`, 'm'));
+    bot.type(`/process logs ${pid}`);
+    await bot.expectOutput(/^got: hello there\ngot: bye$/m);
+    bot.child.stdin.end();
+    expect(await bot.closed).toEqual({ code: 0, signal: null });
+  });
 });
 
 /** Two turns on the terminal: parallel calls, their results, a second call, the answer; then a follow-up with a call. */

@@ -14,6 +14,8 @@ interface BadInteraction {
   /** A slash command, or a button pressed on alpha's status message. */
   command?: () => CommandInput;
   button?: () => { customId: string; userId?: string };
+  /** An Input form submitted in alpha's channel. */
+  modal?: () => { customId: string; fields: Record<string, string>; userId?: string };
   /** What the ephemeral reply must say (a function when it names a pid known only once the processes run). */
   says: RegExp | (() => RegExp);
 }
@@ -90,7 +92,23 @@ const CASES: BadInteraction[] = [
   { name: 'restart: pid as a fraction', command: inAlpha('restart', () => [{ name: 'pid', type: 10, value: 1.5 }]), says: /^Invalid input: pid must be a positive process id \(got 1\.5\)$/ },
   { name: 'kill: no pid at all', command: inAlpha('kill', () => ({})), says: /^Invalid input: pid is required: the pid of one of this agent's processes \(see \/process list\)$/ },
   { name: 'kill: force as a string', command: inAlpha('kill', () => [{ name: 'pid', type: 4, value: alphaRow.pid! }, { name: 'force', type: 3, value: 'yes' }]), says: /^Invalid input: force must be true or false \(got "yes"\)$/ },
-  { name: 'unknown /process subcommand', command: inAlpha('nuke', () => ({})), says: /^Invalid input: subcommand must be one of list, kill, logs, status, restart \(got "nuke"\)$/ },
+  { name: 'unknown /process subcommand', command: inAlpha('nuke', () => ({})), says: /^Invalid input: subcommand must be one of list, kill, logs, status, restart, input, signal, start \(got "nuke"\)$/ },
+  // input, signal, start
+  { name: 'input: another agent\'s pid', command: inAlpha('input', () => ({ pid: betaRow.pid!, text: 'x' })), says: notFound(() => betaRow.pid!) },
+  { name: 'input: a process that is not interactive', command: inAlpha('input', () => ({ pid: alphaRow.pid!, text: 'x' })), says: /^The process was not started interactive: pid \d+ reads no input/ },
+  { name: 'input: text as a number option', command: inAlpha('input', () => [{ name: 'pid', type: 4, value: alphaRow.pid! }, { name: 'text', type: 4, value: 7 }]), says: /^Invalid input: text must be text \(got 7\)$/ },
+  { name: 'input: eof as a string', command: inAlpha('input', () => [{ name: 'pid', type: 4, value: alphaRow.pid! }, { name: 'text', type: 3, value: 'x' }, { name: 'eof', type: 3, value: 'yes' }]), says: /^Invalid input: eof must be true or false \(got "yes"\)$/ },
+  { name: 'signal: unknown signal', command: inAlpha('signal', () => ({ pid: alphaRow.pid!, signal: 'SEGV' })), says: /^Invalid input: signal must be one of INT, HUP, QUIT, TERM, KILL, USR1, USR2, STOP, CONT, WINCH \(got "SEGV"\)$/ },
+  { name: 'signal: another agent\'s pid', command: inAlpha('signal', () => ({ pid: betaRow.pid!, signal: 'KILL' })), says: notFound(() => betaRow.pid!) },
+  { name: 'signal: no signal', command: inAlpha('signal', () => ({ pid: alphaRow.pid! })), says: /^Invalid input: signal is required: one of INT, HUP/ },
+  { name: 'signal by someone not allowed', command: inAlpha('signal', () => ({ pid: alphaRow.pid!, signal: 'STOP' }), { userId: OUTSIDER }), says: /not allowed/i },
+  { name: 'start by someone not allowed', command: inAlpha('start', () => ({ command: 'touch ran-anyway' }), { userId: OUTSIDER }), says: /not allowed/i },
+  { name: 'start: blocked command', command: inAlpha('start', () => ({ command: 'rm -rf /' })), says: /^The command is blocked: command looks like recursive delete/ },
+  { name: 'start: cwd outside the workspace', command: inAlpha('start', () => ({ command: 'true', cwd: '/etc' })), says: /^The working directory is outside the agent's workspace/ },
+  { name: 'start: no command', command: inAlpha('start', () => ({})), says: /^Invalid input: command is required$/ },
+  { name: 'start: interactive as a string', command: inAlpha('start', () => [{ name: 'command', type: 3, value: 'true' }, { name: 'interactive', type: 3, value: 'yes' }]), says: /^Invalid input: interactive must be true or false \(got "yes"\)$/ },
+  { name: 'Input form of another agent\'s process', modal: () => ({ customId: `proc:input-modal:${betaRow.id}`, fields: { text: 'x' } }), says: () => new RegExp(`^No such process: process #${betaRow.id} is not one of agent alpha's$`) },
+  { name: 'Input button on a process that is not interactive', button: () => ({ customId: `proc:input:${alphaRow.id}` }), says: /^The process was not started interactive: pid \d+ reads no input$/ },
   // wrong places
   ...(['list', 'kill', 'logs', 'status', 'restart'] as const).map((sub): BadInteraction => ({
     name: `${sub} in a channel with no agent`, command: () => processIn(GENERAL, sub, sub === 'list' ? {} : { pid: alphaRow.pid! })(), says: NOT_BOUND,
@@ -128,7 +146,9 @@ const CASES: BadInteraction[] = [
 
 describe('bad slash commands and buttons get an ephemeral answer that says what to do, and change nothing', () => {
   it.for(CASES)('$name', async (c) => {
-    const sent = c.command ? h.server.sendCommand(c.command()) : h.server.sendButton({ messageId: statusMessage.id, ...c.button!() });
+    const sent = c.command ? h.server.sendCommand(c.command())
+      : c.modal ? h.server.sendModalSubmit({ channelId: ALPHA_CHANNEL, ...c.modal() })
+        : h.server.sendButton({ messageId: statusMessage.id, ...c.button!() });
     const reply = await sent.waitForReply({ timeoutMs: TIMEOUT_MS });
 
     expect(reply.isEphemeral, `ephemeral: ${reply.content}`).toBe(true);

@@ -21,7 +21,7 @@ describe('slash commands through the real discord.js client', () => {
     const registered = h.server.registeredCommands();
     expect(registered.map((command) => command.name).sort()).toEqual(['agent', 'process']);
     const processCommand = registered.find((command) => command.name === 'process')!;
-    expect((processCommand.options as Array<{ name: string }>).map((option) => option.name)).toEqual(['list', 'kill', 'logs', 'status', 'restart']);
+    expect((processCommand.options as Array<{ name: string }>).map((option) => option.name)).toEqual(['list', 'kill', 'logs', 'status', 'restart', 'input', 'signal', 'start']);
     expect(h.server.gatewayStats.identifies).toBe(1);
     expect(h.server.unhandled).toEqual([]);
   });

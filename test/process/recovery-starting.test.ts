@@ -21,6 +21,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string, spawn
     const rowId = h.repo.insertStarting({
       command, name, category: null, workingDirectory: workspace, agentName: AGENT, processType: 'background',
       spawnedByBranch: null, contextJson: null, modelForHooks: null, hookRecursionDepth: 0, timeoutSeconds: null, restartedFrom: null, sandbox: 'none',
+      isInteractive: false, isTty: false,
     }, new Date().toISOString(), spawner);
     const runDir = join(processesDir(h.home, AGENT), `${rowId}-cut-short`);
     h.repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));

@@ -144,10 +144,10 @@ describeSandbox('sandbox escapes (each must fail)', () => {
     const w = await makeSandboxWorld();
     const { runForeground } = await import('../../src/agents/run-command.js');
     const agent = w.manager.sandbox && (await import('../../src/agents/agent-config.js')).agentOwnerLoader(w.home)('alpha');
-    const result = await runForeground({
-      agent, sandbox: w.manager.sandbox, command: attempt(`cat ${w.envDir}/.env || cat ${w.home}/chorus.db`), env: { PATH: process.env.PATH, HOME: w.userHome },
+    const result = await runForeground(w.manager, {
+      agent, command: attempt(`cat ${w.envDir}/.env || cat ${w.home}/chorus.db`),
     });
-    expect(result.sandbox).toBe('bwrap');
+    expect(result.record.sandbox).toBe('bwrap');
     expect(result.stdout).toBe('refused\n');
   });
 

@@ -59,7 +59,7 @@ describe('CHORUS_SANDBOX modes', () => {
     expect(String((error as Error).message)).toMatch(/CHORUS_SANDBOX=required and bwrap was not found on PATH: install bubblewrap.*; nothing was started/);
     expect(manager.list()).toEqual([]);
     expect(listRunDirs(home)).toEqual([]);
-    const foreground = await rejection(runForeground({ agent: agentOwnerLoader(home)('demo'), sandbox: manager.sandbox, command: 'touch ran' }));
+    const foreground = await rejection(runForeground(manager, { agent: agentOwnerLoader(home)('demo'), command: 'touch ran' }));
     expect(isAppError(foreground, 'SANDBOX_UNAVAILABLE')).toBe(true);
     expect(existsSync(join(home, 'agents', 'demo', 'workspace', 'ran'))).toBe(false);
   });

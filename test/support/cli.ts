@@ -14,10 +14,10 @@ export interface CliResult {
  * Runs the real CLI (`node bin/chorus.js`, not npx, whose warnings would land on stderr) against a home, from inside
  * it (so no .env of the repository is read), with a minimal environment plus `env`.
  */
-export function runCli(home: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(home: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CHORUS_HOME: home, ...options.env };
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CHORUS_BIN, ...args], { cwd: home, env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 16 * 1024 * 1024 },
+    const child = execFile(process.execPath, [CHORUS_BIN, ...args], { cwd: home, env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         if (error && typeof error.code !== 'number') {
           reject(new Error(`chorus ${args.join(' ')} did not finish: ${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`));
@@ -25,6 +25,8 @@ export function runCli(home: string, args: string[], options: { env?: NodeJS.Pro
         }
         resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
       });
+    // Nothing typed unless given: a verb that reads stdin sees its end at once.
+    child.stdin?.end(options.input ?? '');
   });
 }
 

@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { FakeGateway, type GatewayCounters } from './fake-discord/gateway.js';
 import type { Payload, UploadedFile } from './fake-discord/http.js';
 import {
-  InteractionBuilder, type AutocompleteInput, type BuiltInteraction, type ButtonInput, type CommandInput,
+  InteractionBuilder, type AutocompleteInput, type BuiltInteraction, type ButtonInput, type CommandInput, type ModalSubmitInput,
 } from './fake-discord/interaction-builder.js';
 import type { ChannelInfo, FakeUser, RoleInfo } from './fake-discord/payloads.js';
 import { dispatchMessage, readyPayloads } from './fake-discord/dispatch.js';
@@ -20,7 +20,7 @@ import {
 export { DISCORD_ERRORS } from './fake-discord/errors.js';
 export type { Payload, UploadedFile } from './fake-discord/http.js';
 export type {
-  ActorInput, AutocompleteInput, ButtonInput, CommandInput, OptionValue, RawOption,
+  ActorInput, AutocompleteInput, ButtonInput, CommandInput, ModalSubmitInput, OptionValue, RawOption,
 } from './fake-discord/interaction-builder.js';
 export type { ChannelInfo, RoleInfo, StoredAttachment } from './fake-discord/payloads.js';
 export type {
@@ -364,6 +364,11 @@ export class FakeDiscord {
 
   sendButton(input: ButtonInput): SentInteraction {
     return this.register(this.builder.button(input));
+  }
+
+  /** A user submitting a modal the bot showed (its `customId`) with these text input values. */
+  sendModalSubmit(input: ModalSubmitInput): SentInteraction {
+    return this.register(this.builder.modalSubmit(input));
   }
 
   /** Sends any interaction payload; `id`, `token` and `application_id` are filled in when missing. */

@@ -45,6 +45,14 @@ export interface ButtonInput extends ActorInput {
   messageId: string;
 }
 
+export interface ModalSubmitInput extends ActorInput {
+  /** The custom_id of the modal the bot showed. */
+  customId: string;
+  /** Text input values by custom_id. */
+  fields: Record<string, string>;
+  channelId?: string;
+}
+
 /** An INTERACTION_CREATE payload ready to dispatch, with what the fake needs to track it. */
 export interface BuiltInteraction {
   kind: InteractionKind;
@@ -82,6 +90,14 @@ export class InteractionBuilder {
     built.payload.message = this.state.messagePayload(message);
     built.componentMessageId = message.id;
     return built;
+  }
+
+  /** MODAL_SUBMIT (type 5): the values of a modal's text inputs, each in its own action row. */
+  modalSubmit(input: ModalSubmitInput): BuiltInteraction {
+    const components = Object.entries(input.fields).map(([customId, value]) => ({
+      type: 1, components: [{ type: 4, custom_id: customId, value }],
+    }));
+    return this.build('modal', 5, input, input.channelId, false, { custom_id: input.customId, components });
   }
 
   /** Completes a hand-written payload (`id`, `token`, `application_id`, `version` when missing). */

@@ -86,7 +86,7 @@ export interface MessageEdit {
   message: StoredMessage;
 }
 
-export type InteractionKind = 'command' | 'autocomplete' | 'button' | 'raw';
+export type InteractionKind = 'command' | 'autocomplete' | 'button' | 'modal' | 'raw';
 
 export type InteractionResponseKind =
   | 'callback' | 'get-original' | 'edit-original' | 'delete-original' | 'followup' | 'edit-followup' | 'delete-followup';
