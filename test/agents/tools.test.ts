@@ -122,7 +122,9 @@ describe('tools', () => {
     const first = h.manager.find({ pid, agentName: 'main' })!;
     expect((await call(ctx, 'get_process_status', { pid })).json).toMatchObject({ readiness: expect.stringMatching(/^starting \(not ready yet\); probe: line/) });
     expect(buildPreamble({ manager: h.manager, hooks: h.hooks }, 'main')).toMatch(new RegExp(`- pid ${pid} background: .* \\(starting, up \\d+s\\)`));
-    await waitFor(() => h.manager.find({ id: first.id })!.readyAt);
+    const waited = await call(ctx, 'wait_for_process', { pid, until: 'ready', timeout_seconds: 20 });
+    expect(waited.json).toMatchObject({ ok: true, until: 'ready', held: true, status: 'running' });
+    expect(h.manager.find({ id: first.id })!.readyAt).toEqual(expect.any(String));
     const ready = (await call(ctx, 'list_processes', {})).json.processes[0];
     expect(ready).toMatchObject({ pid, status: 'running', readiness: 'ready' });
     // It crashes: the restart waits 30 s, stored; the pid still answers, as restarting.
