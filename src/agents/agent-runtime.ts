@@ -117,6 +117,10 @@ export class AgentRuntime implements HookPort {
     this.listen('exited', (p: ProcessRecord) => this.onEnded(p));
     this.listen('killed', (p: ProcessRecord) => this.onEnded(p));
     this.listen('lost', (p: ProcessRecord) => this.onEnded(p));
+    // A run that ends into a pending restart gets its last picture; the next run reuses its status message.
+    this.listen('restarting', (p: ProcessRecord) => this.onRestarting(p));
+    this.listen('ready', (p: ProcessRecord) => this.onActivity(p.id));
+    this.listen('readyFailed', (p: ProcessRecord) => this.onActivity(p.id));
   }
 
   get hooks(): HookEngine {
@@ -269,7 +273,7 @@ export class AgentRuntime implements HookPort {
     await this.idle();
   }
 
-  private listen(event: 'started' | 'adopted' | 'changed' | 'exited' | 'killed' | 'lost', fn: (p: ProcessRecord) => void): void;
+  private listen(event: 'started' | 'adopted' | 'changed' | 'exited' | 'killed' | 'lost' | 'restarting' | 'ready' | 'readyFailed', fn: (p: ProcessRecord) => void): void;
   private listen(event: 'line', fn: (l: LineEvent) => void): void;
   private listen(event: 'resources', fn: (s: ResourceSample) => void): void;
   private listen(event: string, fn: (arg: never) => void): void {
@@ -413,10 +417,19 @@ export class AgentRuntime implements HookPort {
     if (isBackground && !this.isClosed) this.showStatus(record.id, true, record);
   }
 
+  /** Not the end: the logical process's status message shows the pending restart, and its next run edits it on. */
+  private onRestarting(record: ProcessRecord): void {
+    clearTimeout(this.status.get(record.id)?.timer);
+    this.status.delete(record.id);
+    this.isBackground.delete(record.id);
+    if (record.processType === 'background' && !this.isClosed) this.showStatus(record.id, false, record);
+    this.status.delete(record.id);
+  }
+
   private showStatus(processId: number, isFinal: boolean, known?: ProcessRecord): void {
     const record = known ?? this.manager.repo.get(processId);
     if (!record) return;
-    if (!isFinal && record.status !== 'running') return;
+    if (!isFinal && record.status !== 'running' && record.status !== 'restarting') return;
     const state = this.status.get(processId) ?? { timer: undefined, lastShownAt: 0 };
     state.lastShownAt = Date.now();
     if (!isFinal) this.status.set(processId, state);

@@ -1,3 +1,4 @@
+import { describeReady, describeRestartPolicy, readySpecOf, restartPolicyOf } from '../process/supervision-spec.js';
 import type { ProcessRecord } from '../store/process-repo.js';
 
 export function formatDuration(ms: number): string {
@@ -44,12 +45,50 @@ export function runTime(record: ProcessRecord, now = Date.now()): string {
   return formatDuration(end - Date.parse(record.startedAt));
 }
 
-/** `running`, `exit 0`, `SIGTERM`, `lost`: the short state of a row. */
+/** `starting` → `ready` (or `not ready`) for a running process with a readiness probe; undefined without one. */
+export function readinessState(record: Pick<ProcessRecord, 'readyJson' | 'readyAt' | 'readyError'>): 'starting' | 'ready' | 'not ready' | undefined {
+  if (record.readyJson === null) return undefined;
+  if (record.readyAt) return 'ready';
+  if (record.readyError) return 'not ready';
+  return 'starting';
+}
+
+/** `running`, `ready`, `exit 0`, `SIGTERM`, `restarting`, `crash_loop ↻5`: the short state of a row, with its restarts. */
 export function shortOutcome(record: ProcessRecord): string {
-  if (record.status === 'exited') return `exit ${record.exitCode}`;
-  if (record.status === 'killed') return record.signal ?? 'killed';
-  if (record.status === 'running' && record.pausedAt) return 'paused';
-  return record.status;
+  const restarts = record.restartCount > 0 ? ` ↻${record.restartCount}` : '';
+  if (record.status === 'exited') return `exit ${record.exitCode}${restarts}`;
+  if (record.status === 'killed') return `${record.signal ?? 'killed'}${restarts}`;
+  if (record.status === 'running' && record.pausedAt) return `paused${restarts}`;
+  if (record.status === 'running') return `${readinessState(record) ?? 'running'}${restarts}`;
+  return `${record.status}${restarts}`;
+}
+
+/** Readiness and restart lines for status displays (/process status, chorus status, get_process_status). */
+export function supervisionLines(record: ProcessRecord, now = Date.now()): Array<[label: string, text: string]> {
+  const lines: Array<[string, string]> = [];
+  const ready = record.readyJson === null ? undefined : safely(() => readySpecOf(record.readyJson));
+  if (ready) {
+    const outcome = record.readyAt ? `ready since ${record.readyAt}` : record.readyError ? `not ready: ${record.readyError}` : 'starting (not ready yet)';
+    lines.push(['readiness', `${outcome}; probe: ${describeReady(ready)}`]);
+  }
+  const policy = record.restartJson === null ? undefined : safely(() => restartPolicyOf(record.restartJson));
+  if (policy || record.restartCount > 0) {
+    const count = `restarted ${record.restartCount} time${record.restartCount === 1 ? '' : 's'} (${record.restartStreak} in a row)`;
+    lines.push(['restarts', policy ? `${count}; policy: ${describeRestartPolicy(policy)}` : count]);
+  }
+  if (record.status === 'restarting' && record.restartDueAt) {
+    lines.push(['next run', `due ${record.restartDueAt} (in ${formatDuration(Date.parse(record.restartDueAt) - now)})`]);
+  }
+  if (record.status === 'crash_loop') lines.push(['crash loop', `kept crashing; the restart policy gave up${record.lostReason ? ` (${record.lostReason})` : ''}`]);
+  return lines;
+}
+
+function safely<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** `interactive, tty, paused 12s, last output 3s ago`: how a running process can be talked to, or '' for none of it. */

@@ -2,7 +2,7 @@ import type { HookEngine } from '../hooks/hook-engine.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { ProcessRecord } from '../store/process-repo.js';
-import { cutLine, formatDuration, shortOutcome, interactionTraits } from './describe.js';
+import { cutLine, formatDuration, interactionTraits, readinessState, shortOutcome } from './describe.js';
 
 export const PREAMBLE_BUDGET = 2_000;
 const RECENT_ENDED = 5;
@@ -30,9 +30,15 @@ function liveHooks(source: PreambleSource, record: ProcessRecord): string[] {
 
 function runningLine(source: PreambleSource, record: ProcessRecord, now: number): string {
   const label = record.name ? ` "${cutLine(record.name, 30)}"` : '';
+  const readiness = readinessState(record);
+  const restarts = record.restartCount > 0 ? `, restarted ${record.restartCount}×` : '';
   const traits = interactionTraits(record, now);
   const unconfined = record.sandbox === 'none' ? ' [unconfined]' : '';
-  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (up ${formatDuration(now - Date.parse(record.startedAt))}${traits ? `; ${traits}` : ''})`];
+  if (record.status === 'restarting') {
+    const due = record.restartDueAt ? ` in ${formatDuration(Date.parse(record.restartDueAt) - now)}` : '';
+    return `- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (restarting${due} after ${shortOutcome({ ...record, status: 'exited', restartCount: 0 })}${restarts})`;
+  }
+  const parts = [`- pid ${record.pid} ${record.processType}${label}${unconfined}: ${cutLine(record.command, COMMAND_SHOWN)} (${readiness ? `${readiness}, ` : ''}up ${formatDuration(now - Date.parse(record.startedAt))}${restarts}${traits ? `; ${traits}` : ''})`];
   const last = lastLine(source, record);
   if (last !== undefined && last.trim()) parts.push(`  last: ${cutLine(last, LAST_LINE_SHOWN)}`);
   const hooks = liveHooks(source, record);
@@ -65,9 +71,10 @@ function sandboxLine(manager: ProcessManager): string {
 function buildProcessLines(source: PreambleSource, agentName: string, options: { budget?: number; now?: number }): string {
   const budget = options.budget ?? PREAMBLE_BUDGET;
   const now = options.now ?? Date.now();
-  const running = source.manager.list({ agentName, status: 'running', limit: 500 });
+  // A process waiting for its policy restart is still one of the live ones.
+  const running = [...source.manager.list({ agentName, status: 'running', limit: 500 }), ...source.manager.list({ agentName, status: 'restarting', limit: 100 })];
   const ended = source.manager.list({ agentName, status: 'all', limit: RECENT_ENDED + running.length + 5 })
-    .filter((r) => r.status !== 'running')
+    .filter((r) => r.status !== 'running' && r.status !== 'restarting')
     .slice(0, RECENT_ENDED);
   const header = running.length ? `Your running processes (${running.length}):` : 'You have no running processes.';
   const lines: string[] = [header];

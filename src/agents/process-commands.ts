@@ -5,7 +5,7 @@ import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord, StatusFilter } from '../store/process-repo.js';
 import { agentOwner, type AgentConfig } from './agent-config.js';
-import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, interactionTraits, runTime, shortOutcome } from './describe.js';
+import { COMMAND_WIDTHS, cutLine, describeSandbox, elideMiddle, formatBytes, interactionTraits, readinessState, runTime, shortOutcome, supervisionLines } from './describe.js';
 import { INPUT_MAX_BYTES } from '../process/input.js';
 import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
 import type { CommandReply } from './front-end.js';
@@ -15,7 +15,7 @@ export const PROCESS_SUBCOMMANDS = ['list', 'kill', 'logs', 'status', 'restart',
 /** Subcommands that change something: they need an allowed user, and are answered in public. */
 export const MUTATING_SUBCOMMANDS: readonly string[] = ['kill', 'restart', 'input', 'signal', 'start'];
 export type ProcessSubcommand = (typeof PROCESS_SUBCOMMANDS)[number];
-export const LIST_FILTERS = ['all', 'running', 'exited', 'killed', 'lost'] as const;
+export const LIST_FILTERS = ['all', 'running', 'exited', 'killed', 'lost', 'restarting', 'crash_loop'] as const;
 export const LOG_STREAMS = ['stdout', 'stderr', 'both'] as const;
 export const LOG_LINES_MIN = 1;
 export const LOG_LINES_MAX = 1000;
@@ -187,8 +187,9 @@ function list(ctx: ProcessCommandContext, options: ProcessCommandOptions): Comma
 async function kill(ctx: ProcessCommandContext, options: ProcessCommandOptions): Promise<CommandReply> {
   const record = ownProcess(ctx, readPid(options.pid));
   const force = readForce(options.force);
-  if (record.status !== 'running') return { text: `pid ${record.pid} is not running: it ${describeEnd(record)}.`, isError: true };
+  if (record.status !== 'running' && record.status !== 'restarting') return { text: `pid ${record.pid} is not running: it ${describeEnd(record)}.`, isError: true };
   const stopped = await ctx.manager.kill({ id: record.id }, { force, by: ctx.actorId });
+  if (record.status === 'restarting') return { text: `Cancelled the pending restart of pid ${stopped.pid} (${elideMiddle(stopped.command, 100)}); it stays stopped.` };
   return { text: `Stopped pid ${stopped.pid} (${elideMiddle(stopped.command, 100)}) with ${stopped.signal ?? 'a signal'} after ${runTime(stopped)}.` };
 }
 
@@ -218,9 +219,10 @@ function status(ctx: ProcessCommandContext, options: ProcessCommandOptions): Com
     `pid ${record.pid} (#${record.id}) of ${record.agentName}, ${record.processType}${record.name ? ` "${record.name}"` : ''}`,
     `command:   ${elideMiddle(record.command, 300)}`,
     `directory: ${record.workingDirectory}`,
-    `status:    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
+    `status:    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (stopped by ${record.stoppedBy})` : ''}`,
     `started:   ${record.startedAt}${record.endedAt ? `, ended ${record.endedAt}` : ''} (${runTime(record)})`,
     `sandbox:   ${describeSandbox(record.sandbox)}`,
+    ...supervisionLines(record).map(([label, text]) => `${`${label}:`.padEnd(11)}${cutLine(text, 300)}`),
   ];
   if (usage) lines.push(`resources: CPU ${usage.cpuPercent.toFixed(1)}%, memory ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);

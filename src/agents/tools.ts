@@ -5,7 +5,9 @@ import type { Logger } from '../logger.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessCategory, ProcessRecord, ProcessType, StatusFilter } from '../store/process-repo.js';
 import { agentOwner, type AgentConfig } from './agent-config.js';
-import { cutLine, formatBytes, runTime } from './describe.js';
+import { cutLine, formatBytes, readinessState, runTime, supervisionLines } from './describe.js';
+import { HOOK_ACTIONS, HOOK_TRIGGER_TYPES } from '../hooks/hook-spec.js';
+import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, describeReady, describeRestartPolicy, parseReadySpec, parseRestartPolicy } from '../process/supervision-spec.js';
 import type { ToolCall, ToolDefinition } from './llm-client.js';
 import { readLastOf, readSinceCursor, streamCursor } from './process-output.js';
 import { RUN_COMMAND_DEFAULT_TIMEOUT_SECONDS, RUN_COMMAND_MAX_TIMEOUT_SECONDS, runForeground } from './run-command.js';
@@ -37,7 +39,7 @@ export interface ToolResult {
 
 export const PROCESS_TYPES = ['background', 'concurrent'] as const;
 export const CATEGORIES = ['test_suite', 'build', 'server', 'analysis', 'custom'] as const;
-export const STATUS_FILTERS = ['all', 'running', 'exited', 'killed', 'lost'] as const;
+export const STATUS_FILTERS = ['all', 'running', 'exited', 'killed', 'lost', 'restarting', 'crash_loop'] as const;
 export const OUTPUT_STREAMS = ['stdout', 'stderr', 'both'] as const;
 const OUTPUT_LINES_MAX = 500;
 const OUTPUT_LINES_DEFAULT = 50;
@@ -52,18 +54,26 @@ const HOOK_SCHEMA = {
       type: 'object',
       description: 'When the hook fires.',
       properties: {
-        type: { type: 'string', enum: ['on_exit', 'on_output_match', 'on_timeout'] },
+        type: {
+          type: 'string',
+          enum: [...HOOK_TRIGGER_TYPES],
+          description: 'on_ready / on_ready_timeout: the start_process ready probe passed / failed (timed out, or its port is held by another process, named). on_idle: no output on either stream for idle_seconds (fires again only after new output and another silence). on_resource: the whole process tree is over memory_mb, or over cpu_percent for for_seconds.',
+        },
         exit_filter: { type: 'string', enum: ['any', 'success', 'failure'], description: 'on_exit only: success is exit code 0; failure is any other code or a lost process. Default any.' },
         pattern: { type: 'string', description: 'on_output_match only: a regex tested on each output line, e.g. "FAIL|Error:" or "(?i)listening on".' },
         stream: { type: 'string', enum: ['stdout', 'stderr', 'both'], description: 'on_output_match only; default both.' },
         timeout_seconds: { type: 'integer', minimum: 1, description: 'on_timeout only: fires once if the process still runs this long after it started.' },
+        idle_seconds: { type: 'integer', minimum: 1, description: 'on_idle only: how long without output counts as silence, e.g. 300.' },
+        memory_mb: { type: 'number', minimum: 1, description: 'on_resource only: fires when the tree uses more memory (RSS, MiB) at a sample.' },
+        cpu_percent: { type: 'number', minimum: 1, description: 'on_resource only: fires when the tree uses more CPU (100 = one core) for for_seconds.' },
+        for_seconds: { type: 'number', minimum: 0, description: 'on_resource with cpu_percent only: how long CPU must stay above; default 0.' },
       },
       required: ['type'],
     },
     action: {
       type: 'string',
-      enum: ['stop_process', 'stop_branch', 'inject_context', 'spawn_branch', 'notify_channel'],
-      description: 'inject_context: tell the conversation that started the process (it wakes up if idle). spawn_branch: start a new conversation with the trigger, matched lines and last output. notify_channel: post the text to the channel. stop_process: stop this process. stop_branch: stop the conversation that started it and its concurrent processes.',
+      enum: [...HOOK_ACTIONS],
+      description: 'inject_context: tell the conversation that started the process (it wakes up if idle). spawn_branch: start a new conversation with the trigger, matched lines and last output. notify_channel: post the text to the channel. stop_process: stop this process. stop_branch: stop the conversation that started it and its concurrent processes. restart_process: stop it and start it again through its restart policy (counted, with backoff; e.g. on_resource memory_mb → restart_process).',
     },
     context_message: { type: 'string', description: 'What you want to be told when it fires, e.g. "The tests failed: find the cause and fix it."' },
     output_delay_seconds: { type: 'number', minimum: 0, maximum: 60, description: 'on_output_match only: also gather the lines printed this long after the match (a whole stack trace).' },
@@ -84,6 +94,7 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
         'One process per independent command: start two processes rather than joining commands with &.',
         'process_type "background" (default) outlives this conversation and shows a live status in the channel; use it for servers, watchers and long builds. "concurrent" belongs to this conversation and is stopped when it is stopped; use it for work this conversation waits on.',
         'Add hooks instead of polling: e.g. on_exit → inject_context to be told when it finishes, on_output_match "FAIL" → spawn_branch to have a failure looked at. For a quick command whose output you need now, use run_command.',
+        'For servers: ready {port, http_path} marks it ready when it listens (on_ready tells you; a port already held by another process fails at once, naming it), and restart {on: "failure"} brings it back when it crashes, with backoff, until it crash-loops (then its on_exit failure hooks fire once).',
       ].join(' '),
       parameters: {
         type: 'object',
@@ -95,9 +106,31 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
           category: { type: 'string', enum: [...CATEGORIES] },
           timeout_seconds: { type: 'integer', minimum: 1, description: 'Stop the process if it still runs after this many seconds.' },
           model_for_hooks: { type: 'string', description: 'The model for conversations its hooks start (e.g. a cheaper one); default yours.' },
-          hooks: { type: 'array', items: HOOK_SCHEMA, description: 'Reactions to its exit, its output or a timeout.' },
+          hooks: { type: 'array', items: HOOK_SCHEMA, description: 'Reactions to its exit, its output, a timeout, readiness, silence or resource use.' },
           interactive: { type: 'boolean', description: 'Give it a stdin you can write to with send_input (a REPL, a prompt, a program that reads commands). Default false: stdin is empty and a read ends at once.' },
           tty: { type: 'boolean', description: 'Run it under a pseudo-terminal, for programs that behave differently without one (REPLs, progress bars, password-less prompts). Implies interactive.' },
+          ready: {
+            type: 'object',
+            description: 'When it counts as ready (status starting → ready): port (its process tree listens on it), optionally http_path (then GET http://127.0.0.1:<port><http_path> must answer 2xx-3xx), or pattern (a line of output matches). Not ready within timeout_seconds (default 60) fires on_ready_timeout.',
+            properties: {
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              http_path: { type: 'string', description: 'e.g. "/health"; needs port.' },
+              pattern: { type: 'string', description: 'A regex tested on each output line, e.g. "(?i)listening on".' },
+              timeout_seconds: { type: 'integer', minimum: 1, maximum: READY_TIMEOUT_MAX_SECONDS },
+            },
+          },
+          restart: {
+            type: 'object',
+            description: 'Restart policy. on: failure (non-zero exit or lost), always, never (default). A stop you or a person asked for never restarts. The pid stays your handle for every run.',
+            properties: {
+              on: { type: 'string', enum: [...RESTART_ON] },
+              max_restarts: { type: 'integer', minimum: 1, maximum: MAX_RESTARTS_LIMIT, description: 'Restarts in a row before it is a crash loop; default 5.' },
+              backoff_seconds: { type: 'number', minimum: 0.1, description: 'First delay, doubling each restart in a row; default 1.' },
+              max_backoff_seconds: { type: 'number', minimum: 0.1, description: 'Cap of the delay; default 60.' },
+              min_uptime_seconds: { type: 'number', minimum: 0.1, description: 'A run up this long resets the count in a row; default 30.' },
+            },
+            required: ['on'],
+          },
         },
         required: ['command'],
       },
@@ -115,7 +148,7 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
     type: 'function',
     function: {
       name: 'get_process_status',
-      description: 'The state of one of your processes: running or how it ended (exit code, signal), run time, memory and CPU, its hooks and its last lines of output.',
+      description: 'The state of one of your processes: running (starting or ready when it has a ready probe), restarting, crash_loop or how it ended (exit code, signal), run time, restarts, memory and CPU, its hooks and its last lines of output.',
       parameters: { type: 'object', properties: { pid: PID }, required: ['pid'] },
     },
   },
@@ -207,7 +240,7 @@ export const TOOL_DEFINITIONS: ToolDefinition[] = [
     function: {
       name: 'wait_for_process',
       description: [
-        'Wait until one of your processes ends (until "exit"), prints a new line ("output"), or prints a line matching pattern ("match"), at most timeout_seconds.',
+        'Wait until one of your processes ends (until "exit"), prints a new line ("output"), prints a line matching pattern ("match"), or passes its start_process ready probe ("ready"; a failed probe ends the wait with the reason), at most timeout_seconds.',
         'Returns its status, whether the condition held, the new output since cursor (first and last lines when long) and next_cursor: pass it back to continue where this left off.',
         'Other conversations and hooks can use the same process meanwhile.',
       ].join(' '),
@@ -427,6 +460,8 @@ function processSummary(record: ProcessRecord): Record<string, unknown> {
     type: record.processType,
     status: record.status,
     command: cutLine(record.command, 200),
+    ...(readinessState(record) && { readiness: readinessState(record) }),
+    ...(record.restartCount > 0 && { restarts: record.restartCount }),
     ...(record.status === 'running' ? { running_for: runTime(record) } : { ended: describeEnd(record), ran_for: runTime(record) }),
     ...(record.isInteractive && { interactive: true }),
     ...(record.isTty && { tty: true }),
@@ -435,7 +470,7 @@ function processSummary(record: ProcessRecord): Record<string, unknown> {
 }
 
 async function startProcess(ctx: ToolContext, raw: string): Promise<Record<string, unknown>> {
-  const args = parseArguments('start_process', raw, ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty']);
+  const args = parseArguments('start_process', raw, ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty', 'ready', 'restart']);
   const command = readString(args, 'command', { isRequired: true })!;
   const workingDirectory = readString(args, 'working_directory', { maxLength: 4096 });
   const processType = readEnum<ProcessType>(args, 'process_type', PROCESS_TYPES) ?? 'background';
@@ -443,6 +478,8 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
   const category = readEnum<ProcessCategory>(args, 'category', CATEGORIES);
   const timeoutSeconds = readInteger(args, 'timeout_seconds', 1, TIMEOUT_SECONDS_MAX);
   const modelForHooks = readString(args, 'model_for_hooks', { maxLength: 200 });
+  const ready = parseReadySpec(args.ready);
+  const restart = parseRestartPolicy(args.restart);
   const tty = readBoolean(args, 'tty') ?? false;
   const interactive = (readBoolean(args, 'interactive') ?? false) || tty;
   const prepared = ctx.hooks.prepare(isAbsent(args.hooks) ? undefined : args.hooks);
@@ -457,6 +494,8 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
     modelForHooks: modelForHooks?.trim() || undefined,
     spawnedByBranch: ctx.branchId,
     hookRecursionDepth: ctx.depth,
+    readyJson: ready && JSON.stringify(ready),
+    restartJson: restart && JSON.stringify(restart),
     interactive,
     tty,
     withRow: prepared.store,
@@ -465,6 +504,8 @@ async function startProcess(ctx: ToolContext, raw: string): Promise<Record<strin
     ok: true,
     pid: record.pid,
     type: record.processType,
+    ...(ready && { readiness: `starting; ready when ${describeReady(ready)}; on_ready / on_ready_timeout hooks tell you` }),
+    ...(restart && { restart: describeRestartPolicy(restart) }),
     ...(interactive && { interactive: true, ...(tty && { tty: true }), input: 'send_input writes to its stdin' }),
     working_directory: record.workingDirectory,
     hooks: liveHooks(ctx, record.id),
@@ -500,6 +541,7 @@ function getProcessStatus(ctx: ToolContext, raw: string): Record<string, unknown
     last_output_at: record.lastOutputAt,
     ...(record.lastSignal && { last_signal: `${record.lastSignal} by ${record.lastSignalBy} at ${record.lastSignalAt}` }),
     sandbox: record.sandbox,
+    ...Object.fromEntries(supervisionLines(record).map(([label, text]) => [label.replace(/ /g, '_'), text])),
     ...(usage && { cpu_percent: Math.round(usage.cpuPercent * 10) / 10, memory: formatBytes(usage.rssBytes), processes_in_group: usage.processCount }),
     hooks: liveHooks(ctx, record.id),
     last_lines: tail.map((l) => cutLine(l, 300)),

@@ -7,7 +7,7 @@ import { describeEnd } from '../process/process-manager.js';
 import { cutLine } from './describe.js';
 import { readSinceCursor, streamCursor } from './process-output.js';
 
-export const WAIT_CONDITIONS = ['exit', 'output', 'match'] as const;
+export const WAIT_CONDITIONS = ['exit', 'output', 'match', 'ready'] as const;
 export type WaitCondition = (typeof WAIT_CONDITIONS)[number];
 export const WAIT_TIMEOUT_MIN_SECONDS = 1;
 export const WAIT_TIMEOUT_MAX_SECONDS = 600;
@@ -93,6 +93,9 @@ class HeadTail {
  */
 export async function waitForProcess(manager: ProcessManager, initial: ProcessRecord, request: WaitRequest): Promise<WaitResult> {
   if (request.until === 'match' && !request.pattern) throw new AppError('INVALID_INPUT', 'pattern is required with until "match": a regex tested on each new line');
+  if (request.until === 'ready' && initial.readyJson === null) {
+    throw new AppError('INVALID_INPUT', 'until "ready" needs a process started with ready (a port, http_path or pattern); wait until "match" or "output" instead');
+  }
   const startedAt = Date.now();
   const deadline = startedAt + request.timeoutSeconds * 1000;
   const cursor: WaitCursor = request.cursor ?? { stdout: streamCursor(initial, 'stdout'), stderr: streamCursor(initial, 'stderr') };
@@ -116,12 +119,20 @@ export async function waitForProcess(manager: ProcessManager, initial: ProcessRe
         if (read.remainingBytes === 0 || read.nextCursor === cursor[stream] && read.lines.length === 0) break;
       }
     }
-    const held = request.until === 'exit' ? hasEnded : request.until === 'output' ? sawLine : matchedLine !== undefined;
-    if (held || hasEnded || Date.now() >= deadline || request.signal?.aborted) {
+    const held = request.until === 'exit' ? hasEnded : request.until === 'output' ? sawLine : request.until === 'ready' ? record.readyAt !== null : matchedLine !== undefined;
+    // A readiness that failed (timed out, port held) is decided: waiting longer cannot make it hold.
+    const isDecided = request.until === 'ready' && record.readyError !== null;
+    if (held || hasEnded || isDecided || Date.now() >= deadline || request.signal?.aborted) {
       return { record, held, lines: collected.lines(), omittedLines: collected.omitted, matchedLine, nextCursor: { ...cursor }, waitedMs: Date.now() - startedAt };
     }
     await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())));
   }
+}
+
+function whyNotHeld(result: WaitResult, until: string): string {
+  const { record } = result;
+  if (until === 'ready' && record.readyError !== null) return `not ready: ${record.readyError}`;
+  return record.status !== 'running' && until !== 'exit' ? 'the process ended first' : `timed out after ${Math.round(result.waitedMs / 1000)}s`;
 }
 
 /** A wait's result as the tool (and `chorus wait --json`) prints it. */
@@ -135,7 +146,7 @@ export function waitResultJson(result: WaitResult, until: string): Record<string
     status: record.status,
     ...(record.status !== 'running' && { ended: describeEnd(record) }),
     ...(record.pausedAt && { paused: true }),
-    ...(!result.held && { why: record.status !== 'running' && until !== 'exit' ? 'the process ended first' : `timed out after ${Math.round(result.waitedMs / 1000)}s` }),
+    ...(!result.held && { why: whyNotHeld(result, until) }),
     ...(result.matchedLine !== undefined && { matched_line: cutLine(result.matchedLine, WAIT_LINE_SHOWN_MAX) }),
     output: result.lines.map((l) => cutLine(l, WAIT_LINE_SHOWN_MAX)),
     ...(result.omittedLines > 0 && { omitted_lines: result.omittedLines }),

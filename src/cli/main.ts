@@ -15,13 +15,14 @@ import { usageByGroup } from '../process/resources.js';
 import { HookEngine } from '../hooks/hook-engine.js';
 import { JournalPort } from '../hooks/journal-port.js';
 import { parseChoice, parseIntegerOption, parsePid, parseVerbArgs } from './args.js';
+import { compileSafePattern } from '../safe-pattern.js';
+import { MAX_RESTARTS_LIMIT, READY_TIMEOUT_MAX_SECONDS, RESTART_ON, parseReadySpec, parseRestartPolicy } from '../process/supervision-spec.js';
 import { table } from './format.js';
 import { doctor } from './doctor.js';
 import { service } from './service.js';
-import { describeSandbox, elideMiddle, formatBytes, interactionTraits, runTime, shortOutcome } from '../agents/describe.js';
+import { describeSandbox, elideMiddle, formatBytes, interactionTraits, readinessState, runTime, shortOutcome, supervisionLines } from '../agents/describe.js';
 import { INPUT_MAX_BYTES } from '../process/input.js';
 import { parseSignal, SENDABLE_SIGNALS } from '../process/signals.js';
-import { compileSafePattern } from '../hooks/safe-pattern.js';
 import {
   formatCursor, parseCursor, WAIT_CONDITIONS, WAIT_TIMEOUT_DEFAULT_SECONDS, WAIT_TIMEOUT_MAX_SECONDS, WAIT_TIMEOUT_MIN_SECONDS, waitForProcess, waitResultJson, type WaitCondition,
 } from '../agents/wait-process.js';
@@ -43,10 +44,12 @@ const USAGE = `usage: chorus <verb> [options]
   logs <pid> [--agent A] [--lines N] [--stream stdout|stderr|both] [--follow]
   kill <pid> [--agent A] [--force]           stop a process and its whole tree
   restart <pid> [--agent A]                  stop it if running, start the same command again
-  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--interactive] [--tty] [--json] -- <command>
+  spawn --agent A [--cwd D] [--type background|concurrent] [--name N] [--interactive] [--tty] [--json]
+        [--restart failure|always|never] [--max-restarts N]
+        [--ready-port N] [--ready-http PATH] [--ready-pattern RE] [--ready-timeout S] -- <command>
   input <pid> [--agent A] [--eof] [-- text]  type into an interactive process (text, else stdin as is)
   signal <pid> <SIGNAL> [--agent A]          INT HUP QUIT TERM KILL USR1 USR2 STOP CONT WINCH
-  wait <pid> --until exit|output|match [--pattern RE] [--timeout S] [--cursor C] [--agent A] [--json]
+  wait <pid> --until exit|output|match|ready [--pattern RE] [--timeout S] [--cursor C] [--agent A] [--json]
   supervise                                  watch processes and run hooks, without a chat front end
   bot                                        run the bot (what npm start runs)
   doctor [--json]                            check the setup; each failing check says how to fix it
@@ -129,9 +132,10 @@ async function status(ctx: Context, args: string[]): Promise<number> {
     `pid ${record.pid} (#${record.id})  ${record.agentName}  ${record.processType}${record.name ? `  "${record.name}"` : ''}`,
     `command   ${record.command}`,
     `directory ${record.workingDirectory}`,
-    `status    ${record.status === 'running' ? 'running' : describeEnd(record)}${record.stoppedBy ? ` (by ${record.stoppedBy})` : ''}`,
+    `status    ${record.status === 'running' ? readinessState(record) ?? 'running' : describeEnd(record)}${record.stoppedBy ? ` (by ${record.stoppedBy})` : ''}`,
     `started   ${record.startedAt}${record.endedAt ? `   ended ${record.endedAt}` : ''}   (${runTime(record)})`,
     `sandbox   ${describeSandbox(record.sandbox)}`,
+    ...supervisionLines(record).map(([label, text]) => `${label.padEnd(10)}${text}`),
   ];
   if (usage) lines.push(`memory    ${formatBytes(usage.rssBytes)} in ${usage.processCount} process(es)`);
   if (record.restartedFrom) lines.push(`restarted from #${record.restartedFrom}`);
@@ -203,7 +207,7 @@ async function kill(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('kill', args, { agent: { type: 'string' }, force: { type: 'boolean' } });
   const record = lookup(ctx, positionals[0], values.agent, 'kill');
   const stopped = await ctx.manager.kill({ id: record.id }, { force: values.force ?? false, by: 'cli' });
-  ctx.io.out(`stopped pid ${stopped.pid} (${stopped.signal})`);
+  ctx.io.out(`stopped pid ${stopped.pid} (${stopped.signal ?? 'its pending restart was cancelled'})`);
   return 0;
 }
 
@@ -221,6 +225,8 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs('spawn', args, {
     agent: { type: 'string' }, cwd: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' },
     category: { type: 'string' }, json: { type: 'boolean' }, interactive: { type: 'boolean' }, tty: { type: 'boolean' },
+    restart: { type: 'string' }, 'max-restarts': { type: 'string' },
+    'ready-port': { type: 'string' }, 'ready-http': { type: 'string' }, 'ready-pattern': { type: 'string' }, 'ready-timeout': { type: 'string' },
   });
   if (values.agent === undefined) throw new AppError('INVALID_INPUT', 'spawn: --agent is required');
   const agent = checkAgentName(values.agent, '--agent');
@@ -233,8 +239,9 @@ async function spawnVerb(ctx: Context, args: string[]): Promise<number> {
   // One argument is a shell command line; several are argv words, quoted so the shell sees them unchanged.
   const command = positionals.length === 1 ? positionals[0]! : positionals.map(shellQuote).join(' ');
   warnIfUnconfined(ctx);
+  const supervision = supervisionOptions(values);
   const record = await ctx.manager.spawn({
-    agent, command, workingDirectory: values.cwd, processType, name: values.name, category, interactive: values.interactive, tty: values.tty,
+    agent, command, workingDirectory: values.cwd, processType, name: values.name, category, interactive: values.interactive, tty: values.tty, ...supervision,
   });
   if (values.json) printRow(ctx, record, true);
   else {
@@ -304,6 +311,31 @@ async function waitVerb(ctx: Context, args: string[]): Promise<number> {
 function warnIfUnconfined(ctx: Context): void {
   const warning = ctx.manager.sandbox.warning();
   if (warning) ctx.io.err(`chorus: warning: ${warning}`);
+}
+
+/** --restart, --max-restarts and --ready-*: checked here so the message names the flag, then stored like a tool call's. */
+function supervisionOptions(values: Partial<Record<'restart' | 'max-restarts' | 'ready-port' | 'ready-http' | 'ready-pattern' | 'ready-timeout', string>>): { readyJson?: string; restartJson?: string } {
+  const result: { readyJson?: string; restartJson?: string } = {};
+  const maxRestarts = values['max-restarts'] === undefined ? undefined : parseIntegerOption(values['max-restarts'], 'max-restarts', 1, MAX_RESTARTS_LIMIT, 0);
+  if (values.restart !== undefined) {
+    const on = parseChoice(values.restart, 'restart', RESTART_ON, 'never');
+    result.restartJson = JSON.stringify(parseRestartPolicy({ on, max_restarts: maxRestarts }));
+  } else if (maxRestarts !== undefined) {
+    throw new AppError('INVALID_INPUT', '--max-restarts needs --restart failure or --restart always');
+  }
+  const port = values['ready-port'] === undefined ? undefined : parseIntegerOption(values['ready-port'], 'ready-port', 1, 65_535, 0);
+  const timeout = values['ready-timeout'] === undefined ? undefined : parseIntegerOption(values['ready-timeout'], 'ready-timeout', 1, READY_TIMEOUT_MAX_SECONDS, 0);
+  const httpPath = values['ready-http'];
+  if (httpPath !== undefined && port === undefined) throw new AppError('INVALID_INPUT', '--ready-http needs --ready-port: the GET goes to http://127.0.0.1:<port><PATH>');
+  if (httpPath !== undefined && !/^\/\S*$/.test(httpPath)) throw new AppError('INVALID_INPUT', `--ready-http must be a URL path starting with / (got ${JSON.stringify(httpPath)})`);
+  const pattern = values['ready-pattern'];
+  if (pattern !== undefined) compileSafePattern(pattern, '--ready-pattern', 'INVALID_INPUT');
+  if (port === undefined && pattern === undefined) {
+    if (timeout !== undefined) throw new AppError('INVALID_INPUT', '--ready-timeout needs --ready-port or --ready-pattern');
+    return result;
+  }
+  result.readyJson = JSON.stringify(parseReadySpec({ port, http_path: httpPath, pattern, timeout_seconds: timeout }));
+  return result;
 }
 
 export function shellQuote(word: string): string {

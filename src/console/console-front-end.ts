@@ -1,5 +1,5 @@
 import type { AgentConfig } from '../agents/agent-config.js';
-import { cutLine, elideMiddle, runTime } from '../agents/describe.js';
+import { cutLine, elideMiddle, readinessState, runTime } from '../agents/describe.js';
 import type { FrontEnd, ProcessStatusView } from '../agents/front-end.js';
 import { describeEnd } from '../process/process-manager.js';
 
@@ -21,11 +21,13 @@ export class ConsoleFrontEnd implements FrontEnd {
 
   showProcessStatus(agent: AgentConfig, view: ProcessStatusView): void {
     const { record } = view;
-    const state = view.isFinal ? `ended:${record.status}` : record.status;
+    const readiness = readinessState(record);
+    const state = view.isFinal ? `ended:${record.status}` : `${record.status}:${readiness ?? ''}`;
     if (this.shownStates.get(record.id) === state) return;
     this.shownStates.set(record.id, state);
     const label = record.name ? ` (${cutLine(record.name, 40)})` : '';
-    const what = view.isFinal ? `${describeEnd(record)} after ${runTime(record)}` : `${record.status} in the background`;
+    const restarts = record.restartCount > 0 ? ` (restart ${record.restartCount})` : '';
+    const what = view.isFinal ? `${describeEnd(record)} after ${runTime(record)}` : `${readiness ?? record.status}${restarts} in the background`;
     this.write(`[${agent.name}] pid ${record.pid}${label} ${what}: ${elideMiddle(record.command, 160)}`);
   }
 

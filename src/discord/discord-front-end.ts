@@ -54,7 +54,10 @@ interface Place {
 /** The Discord side of the agents' FrontEnd: answers in the agent's channel, live status messages, typing. */
 export class DiscordFrontEnd implements FrontEnd {
   private readonly schedulers = new Map<string, EditScheduler>();
+  /** Keyed by the logical process (its first run's row id): every run of a policy-restarted process edits one message. */
   private readonly places = new Map<number, Place>();
+  private readonly keys = new Map<number, number>();
+  private readonly currentRun = new Map<number, number>();
   private readonly aliases = new Map<string, string>();
   private readonly typing = new Map<string, { count: number; timer: NodeJS.Timeout }>();
   private readonly transport: StatusTransport;
@@ -93,13 +96,24 @@ export class DiscordFrontEnd implements FrontEnd {
     return this.aliases.get(messageId) ?? messageId;
   }
 
+  private logicalKey(record: ProcessRecord): number {
+    let key = this.keys.get(record.id);
+    if (key === undefined) {
+      key = record.restartedFrom === null ? record.id : this.options.manager.repo.firstRun(record).id;
+      this.keys.set(record.id, key);
+      if (this.keys.size > ALIASES_REMEMBERED) this.keys.delete(this.keys.keys().next().value!);
+    }
+    return key;
+  }
+
   showProcessStatus(agent: AgentConfig, view: ProcessStatusView): void {
     if (this.isClosed) return;
-    const id = view.record.id;
+    const id = this.logicalKey(view.record);
+    this.currentRun.set(id, view.record.id);
     let place = this.places.get(id);
     if (!place) {
       // The row, not the view, is the truth about an existing message: the view may predate the stored id.
-      const stored = this.options.manager.repo.get(id) ?? view.record;
+      const stored = this.options.manager.repo.get(view.record.id) ?? view.record;
       const channelId = stored.statusChannelId ?? agent.channelId;
       if (!channelId) return;
       place = { channelId, messageId: stored.statusChannelId ? stored.discordMessageId : null };
@@ -113,7 +127,10 @@ export class DiscordFrontEnd implements FrontEnd {
       return;
     }
     this.scheduler(place.channelId).update(id, body, { isFinal: view.isFinal, messageId: place.messageId });
-    if (view.isFinal) this.places.delete(id);
+    if (view.isFinal) {
+      this.places.delete(id);
+      this.currentRun.delete(id);
+    }
   }
 
   setWorking(agent: AgentConfig, isWorking: boolean): void {
@@ -178,6 +195,9 @@ export class DiscordFrontEnd implements FrontEnd {
           const place = this.places.get(key);
           if (place) place.messageId = messageId;
           this.options.manager.repo.setStatusMessage(key, channelId, messageId);
+          // The run being shown stores it too, so a bot restart finds the message from the current run's row.
+          const current = this.currentRun.get(key);
+          if (current !== undefined && current !== key) this.options.manager.repo.setStatusMessage(current, channelId, messageId);
         },
       });
       this.schedulers.set(channelId, scheduler);

@@ -183,7 +183,7 @@ export class InteractionRouter {
       await responder.send({ content: `This button is not one Chorus knows (${describeValue(interaction.customId)}); use /process in the channel instead.` }, true);
       return;
     }
-    const what = button.action === 'kill' ? 'the Kill button' : button.action === 'input' ? 'the Input button' : 'the Logs button';
+    const what = button.action === 'kill' ? 'the Kill button' : button.action === 'input' ? 'the Input button' : button.action === 'restart' ? 'the Restart button' : 'the Logs button';
     try {
       if (!interaction.inGuild()) throw dmRefused();
       const agent = this.channelAgent(interaction);
@@ -202,8 +202,11 @@ export class InteractionRouter {
         await interaction.showModal(inputModal(record));
         return;
       }
-      if (button.action === 'kill') {
-        if (record.status !== 'running') {
+      if (button.action === 'restart') {
+        await responder.defer();
+        result = await services.runProcessCommand(agent, interaction.user.id, 'restart', { pid: record.pid });
+      } else if (button.action === 'kill') {
+        if (record.status !== 'running' && record.status !== 'restarting') {
           result = { text: `pid ${record.pid} has already ended (${record.status}).` };
         } else {
           await responder.defer();

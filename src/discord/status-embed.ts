@@ -2,7 +2,7 @@ import {
   ButtonStyle, ComponentType, TextInputStyle, type APIActionRowComponent, type APIButtonComponent, type APIEmbed, type APIModalInteractionResponseCallbackData,
 } from 'discord.js';
 import type { ProcessStatusView } from '../agents/front-end.js';
-import { formatBytes, formatDuration, interactionTraits } from '../agents/describe.js';
+import { formatBytes, formatDuration, interactionTraits, readinessState } from '../agents/describe.js';
 import type { ProcessRecord } from '../store/process-repo.js';
 import { clip, fitLines } from './reply-format.js';
 
@@ -15,6 +15,7 @@ export interface StatusBody {
 
 export const KILL_BUTTON = 'proc:kill';
 export const LOGS_BUTTON = 'proc:logs';
+export const RESTART_BUTTON = 'proc:restart';
 export const INPUT_BUTTON = 'proc:input';
 /** The modal the Input button opens; its text field. */
 export const INPUT_MODAL = 'proc:input-modal';
@@ -30,6 +31,8 @@ export const STATE_COLOURS = {
   failure: 0xe74c3c,
   killed: 0xe67e22,
   lost: 0x95a5a6,
+  restarting: 0xf1c40f,
+  crashLoop: 0x992d22,
 } as const;
 
 // eslint-disable-next-line no-control-regex
@@ -44,6 +47,10 @@ export function cleanLine(text: string): string {
 
 export function stateColour(record: Pick<ProcessRecord, 'status' | 'exitCode'>): number {
   switch (record.status) {
+    case 'restarting':
+      return STATE_COLOURS.restarting;
+    case 'crash_loop':
+      return STATE_COLOURS.crashLoop;
     case 'exited':
       return record.exitCode === 0 ? STATE_COLOURS.success : STATE_COLOURS.failure;
     case 'killed':
@@ -63,8 +70,18 @@ function stateText(record: ProcessRecord): string {
       return '🛑 killed';
     case 'lost':
       return '❔ lost';
-    default:
-      return record.pausedAt ? '⏸️ paused' : '🔵 running';
+    case 'restarting':
+      return '🔄 restarting';
+    case 'crash_loop':
+      return '💥 crash loop';
+    default: {
+      if (record.pausedAt) return '⏸️ paused';
+      const readiness = readinessState(record);
+      if (readiness === 'starting') return '🟡 starting';
+      if (readiness === 'ready') return '🟢 ready';
+      if (readiness === 'not ready') return '🟠 not ready';
+      return '🔵 running';
+    }
   }
 }
 
@@ -72,6 +89,7 @@ function endText(record: ProcessRecord): string {
   if (record.status === 'exited') return `code ${record.exitCode}`;
   if (record.status === 'killed') return `${record.signal ?? 'signal'}${record.stoppedBy ? ` by ${clip(record.stoppedBy, 40)}` : ''}`;
   if (record.status === 'lost') return clip(record.lostReason ?? 'no exit status', 200);
+  if (record.status === 'restarting' || record.status === 'crash_loop') return record.exitCode === null ? 'none' : `code ${record.exitCode}`;
   return '—';
 }
 
@@ -94,7 +112,15 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
       inline: true,
     },
   ];
-  if (!isRunning) fields.push({ name: record.status === 'exited' ? 'Exit code' : record.status === 'killed' ? 'Signal' : 'Reason', value: endText(record), inline: true });
+  if (!isRunning) {
+    const name = record.status === 'killed' ? 'Signal' : record.status === 'lost' ? 'Reason' : 'Exit code';
+    fields.push({ name, value: endText(record), inline: true });
+  }
+  if (record.restartCount > 0 || record.status === 'restarting') {
+    fields.push({ name: 'Restarts', value: `${record.restartCount} (${record.restartStreak} in a row)`, inline: true });
+  }
+  if (record.status === 'restarting' && record.restartDueAt) fields.push({ name: 'Next run', value: `<t:${seconds(record.restartDueAt)}:R>`, inline: true });
+  if (record.readyError) fields.push({ name: 'Not ready', value: clip(record.readyError, 1_000) });
   if (isRunning && view.usage) {
     fields.push({ name: 'CPU', value: `${Math.round(view.usage.cpuPercent)}%`, inline: true });
     const count = view.usage.processCount;
@@ -111,7 +137,7 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
   const description = shown.length ? `\`\`\`\n${shown.join('\n')}\n\`\`\`` : '*no output yet*';
 
   const embed: APIEmbed = {
-    title: clip(`${label} · ${record.status}`, 256),
+    title: clip(`${label} · ${record.status === 'running' ? readinessState(record) ?? 'running' : record.status}`, 256),
     description,
     color: stateColour(record),
     fields,
@@ -119,17 +145,21 @@ export function renderStatus(view: ProcessStatusView): StatusBody {
     timestamp: record.startedAt,
   };
   const buttons: APIButtonComponent[] = [];
-  if (isRunning) buttons.push({ type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Kill', custom_id: `${KILL_BUTTON}:${record.id}` });
+  // Kill on a pending restart cancels it; Restart works in every state (a person's restart, not the policy's).
+  if (isRunning || record.status === 'restarting') buttons.push({ type: ComponentType.Button, style: ButtonStyle.Danger, label: 'Kill', custom_id: `${KILL_BUTTON}:${record.id}` });
   if (isRunning && record.isInteractive) buttons.push({ type: ComponentType.Button, style: ButtonStyle.Primary, label: 'Input', custom_id: `${INPUT_BUTTON}:${record.id}` });
+  buttons.push({ type: ComponentType.Button, style: ButtonStyle.Primary, label: 'Restart', custom_id: `${RESTART_BUTTON}:${record.id}` });
   buttons.push({ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Logs', custom_id: `${LOGS_BUTTON}:${record.id}` });
   return { content: '', embeds: [embed], components: [{ type: ComponentType.ActionRow, components: buttons }] };
 }
 
+export type StatusButtonAction = 'kill' | 'logs' | 'input' | 'restart';
+
 /** `proc:kill:12` → { action: 'kill', id: 12 }. */
-export function parseStatusButton(customId: string): { action: 'kill' | 'logs' | 'input'; id: number } | undefined {
-  const match = /^proc:(kill|logs|input):(\d{1,15})$/.exec(customId);
+export function parseStatusButton(customId: string): { action: StatusButtonAction; id: number } | undefined {
+  const match = /^proc:(kill|logs|input|restart):(\d{1,15})$/.exec(customId);
   if (!match) return undefined;
-  return { action: match[1] as 'kill' | 'logs' | 'input', id: Number(match[2]) };
+  return { action: match[1] as StatusButtonAction, id: Number(match[2]) };
 }
 
 /** `proc:input-modal:12` → 12. */

@@ -2,16 +2,20 @@ import type { Logger } from '../logger.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { HookRepo, type FiringCause, type HookRow } from '../store/hook-repo.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
-import type { LineEvent } from '../process/events.js';
+import type { LineEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
 import { compileSafePattern, matchLine } from './safe-pattern.js';
 import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
+import { IdleWatch, ResourceWatch } from './watchdogs.js';
 
 export const MAX_HOOK_DEPTH = 3;
 export const DEFAULT_COOLDOWN_MS = 5_000;
 const MAX_GATHERED_LINES = 200;
+/** A crash loop's notice shows this many earlier runs, each with this many last lines. */
+const CRASH_LOOP_RUNS_SHOWN = 5;
+const CRASH_LOOP_TAIL_LINES = 5;
 
 export interface HookEngineOptions {
   manager: ProcessManager;
@@ -43,6 +47,16 @@ interface LiveHook {
   gathering: Gathering | null;
   cooldownUntil: number;
   timeoutTimer: NodeJS.Timeout | undefined;
+  idle: IdleWatch | null;
+  resource: ResourceWatch | null;
+  /** Ends the subscription to the process's resource samples (sampling runs only while someone subscribes). */
+  stopSampling: (() => void) | null;
+}
+
+/** What a firing adds to its context besides the process: why it fired, the runs of a crash loop. */
+interface FiringExtra {
+  reason?: string;
+  runs?: HookContext['runs'];
 }
 
 interface AgentLimits {
@@ -88,6 +102,11 @@ export class HookEngine {
     this.manager.on('exited', (p) => this.onEnded(p));
     this.manager.on('lost', (p) => this.onEnded(p));
     this.manager.on('killed', (p) => this.forget(p.id));
+    this.manager.on('restarting', (p) => this.forget(p.id));
+    this.manager.on('ready', (p) => this.onReadiness(p, 'ready'));
+    this.manager.on('readyFailed', (p, reason) => this.onReadiness(p, 'ready_timeout', reason));
+    // Each run of a policy-restarted process gets its hooks again, with fresh fire counts, in the run's own insert.
+    this.manager.restarts.onNewRun((fromId, toId) => this.insertHooks(toId, this.repo.listForProcess(fromId).map((row) => specOf(row))));
     this.manager.onPositionsStored((ids) => this.storeGatherings(ids));
   }
 
@@ -129,6 +148,18 @@ export class HookEngine {
       const record = this.manager.repo.get(row.processId);
       if (record) this.fireExitHook(this.toLive(row), record);
     }
+    this.settleMissedReadiness();
+  }
+
+  /** on_ready / on_ready_timeout hooks whose outcome is stored but never fired them (a crash, or added afterwards). */
+  private settleMissedReadiness(processId?: number): void {
+    for (const row of this.repo.undecidedReadyHooks(processId)) {
+      const record = this.manager.repo.get(row.processId);
+      if (!record) continue;
+      const hook = this.live.get(row.processId)?.find((h) => h.row.id === row.id) ?? this.toLive(row);
+      if (row.triggerType === 'on_ready') this.fireSimple(hook, record, 'ready');
+      else this.fireSimple(hook, record, 'ready_timeout', { reason: record.readyError ?? 'not ready' });
+    }
   }
 
   /** Validates and stores hooks for a process being spawned; for SpawnRequest.withRow. Throws before anything is stored. */
@@ -161,10 +192,12 @@ export class HookEngine {
       for (const row of rows) {
         const hook = this.toLive(row);
         live.push(hook);
-        this.armTimeout(hook, record);
+        this.arm(hook, record);
       }
     } else this.onWatched(record);
-    return rows;
+    // Added to a process whose readiness is already decided: they fire now rather than never.
+    if (record.readyAt || record.readyError) this.settleMissedReadiness(processId);
+    return rows.map((row) => this.repo.get(row.id) ?? row);
   }
 
   hooksFor(processId: number): Array<{ row: HookRow; spec: HookSpec; description: string }> {
@@ -192,7 +225,9 @@ export class HookEngine {
   private toLive(row: HookRow): LiveHook {
     const spec = specOf(row);
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
-    return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined };
+    const { trigger } = spec;
+    const resource = trigger.type === 'on_resource' ? new ResourceWatch({ memoryMb: trigger.memoryMb, cpuPercent: trigger.cpuPercent, forSeconds: trigger.forSeconds }) : null;
+    return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
   }
 
   private liveHooksFor(processId: number): LiveHook[] {
@@ -205,7 +240,49 @@ export class HookEngine {
   }
 
   private onWatched(record: ProcessRecord): void {
-    for (const hook of this.liveHooksFor(record.id)) this.armTimeout(hook, record);
+    for (const hook of this.liveHooksFor(record.id)) this.arm(hook, record);
+  }
+
+  /** Timers of a running process's hook: its timeout, its silence watchdog, its subscription to resource samples. */
+  private arm(hook: LiveHook, record: ProcessRecord): void {
+    this.armTimeout(hook, record);
+    const { trigger } = hook.spec;
+    if (hook.resource && !hook.stopSampling && hook.row.fireCount < hook.row.maxFires && !this.isClosed) {
+      hook.stopSampling = this.manager.resources.subscribe(record.id, (sample) => this.onResourceSample(hook, sample));
+    }
+    if (trigger.type !== 'on_idle' || hook.idle || hook.row.fireCount >= hook.row.maxFires || this.isClosed) return;
+    hook.idle = new IdleWatch(trigger.idleSeconds * 1000, (silentMs) => {
+      const fresh = this.manager.repo.get(record.id);
+      if (!fresh || fresh.status !== 'running' || this.isClosed) return;
+      this.fireSimple(hook, fresh, 'idle', { reason: `for ${Math.round(silentMs / 1000)}s` });
+    });
+  }
+
+  private onReadiness(record: ProcessRecord, cause: 'ready' | 'ready_timeout', reason?: string): void {
+    const type = cause === 'ready' ? 'on_ready' : 'on_ready_timeout';
+    for (const hook of this.liveHooksFor(record.id)) {
+      if (hook.spec.trigger.type === type) this.fireSimple(hook, record, cause, reason === undefined ? {} : { reason });
+    }
+  }
+
+  private onResourceSample(hook: LiveHook, sample: ResourceSample): void {
+    if (!hook.resource) return;
+    if (hook.row.fireCount >= hook.row.maxFires) {
+      this.stopSampling(hook);
+      return;
+    }
+    const reason = hook.resource.check(sample);
+    // Flood control: within the cooldown after a firing, a new crossing is not another firing.
+    if (reason === undefined || Date.now() < hook.cooldownUntil) return;
+    const record = this.manager.repo.get(sample.processId);
+    if (!record || record.status !== 'running') return;
+    hook.cooldownUntil = Date.now() + this.cooldownMs;
+    this.fireSimple(hook, record, 'resource', { reason });
+  }
+
+  private stopSampling(hook: LiveHook): void {
+    hook.stopSampling?.();
+    hook.stopSampling = null;
   }
 
   private forget(processId: number): void {
@@ -213,6 +290,8 @@ export class HookEngine {
     if (!hooks) return;
     for (const hook of hooks) {
       if (hook.timeoutTimer) clearTimeout(hook.timeoutTimer);
+      hook.idle?.stop();
+      this.stopSampling(hook);
       // A gathering firing still delivers: the output that caused it happened.
       if (hook.gathering) this.deliverNow(hook);
     }
@@ -221,6 +300,8 @@ export class HookEngine {
 
   private clearTimers(hook: LiveHook): void {
     if (hook.timeoutTimer) clearTimeout(hook.timeoutTimer);
+    hook.idle?.stop();
+    this.stopSampling(hook);
     if (hook.gathering?.timer) clearTimeout(hook.gathering.timer);
   }
 
@@ -239,6 +320,7 @@ export class HookEngine {
 
   private onLine(line: LineEvent): void {
     for (const hook of this.liveHooksFor(line.processId)) {
+      hook.idle?.noteOutput();
       if (hook.spec.trigger.type !== 'on_output_match') continue;
       const { stream } = hook.spec.trigger;
       if (stream !== 'both' && stream !== line.stream) continue;
@@ -330,22 +412,35 @@ export class HookEngine {
       }, `exit filter ${filter} did not match (${record.status === 'lost' ? 'lost' : `exit code ${record.exitCode}`})`);
       return;
     }
-    this.fireSimple(hook, record, 'exit');
+    this.fireSimple(hook, record, 'exit', record.status === 'crash_loop' ? { runs: this.earlierRuns(record) } : {});
   }
 
-  private fireSimple(hook: LiveHook, record: ProcessRecord, cause: FiringCause): void {
+  /** The runs before a crash loop's last one, with their exit codes and last lines: the one notice says it all. */
+  private earlierRuns(record: ProcessRecord): NonNullable<HookContext['runs']> {
+    return this.manager.repo.previousRuns(record.id, CRASH_LOOP_RUNS_SHOWN).map((run) => ({
+      pid: run.pid,
+      status: run.status,
+      exitCode: run.exitCode,
+      tail: [
+        ...readLastLines(logPath(run, 'stdout'), CRASH_LOOP_TAIL_LINES, 64 * 1024),
+        ...readLastLines(logPath(run, 'stderr'), CRASH_LOOP_TAIL_LINES, 64 * 1024).map((l) => `[stderr] ${l}`),
+      ].slice(-CRASH_LOOP_TAIL_LINES),
+    }));
+  }
+
+  private fireSimple(hook: LiveHook, record: ProcessRecord, cause: FiringCause, extra: FiringExtra = {}): void {
     const dueAt = new Date().toISOString();
     const firingId = this.repo.recordFiring({
       hookId: hook.row.id, processId: record.id, cause, stream: null, logOffset: null, payloadJson: '{}', status: 'pending', dueAt,
     });
     if (firingId === undefined) return;
     hook.row.fireCount += 1;
-    const context = this.buildContext(hook, record, firingId, cause, [], 0);
+    const context = this.buildContext(hook, record, firingId, cause, [], 0, extra);
     this.repo.updateFiring(firingId, { status: 'pending', payloadJson: JSON.stringify(context) });
     this.track(this.execute(hook, firingId, cause, context));
   }
 
-  private buildContext(hook: LiveHook, record: ProcessRecord, firingId: number, cause: FiringCause, matched: string[], mergedCount: number): HookContext {
+  private buildContext(hook: LiveHook, record: ProcessRecord, firingId: number, cause: FiringCause, matched: string[], mergedCount: number, extra: FiringExtra = {}): HookContext {
     const base: Omit<HookContext, 'text'> = {
       hookId: hook.row.id,
       firingId,
@@ -367,6 +462,8 @@ export class HookEngine {
       outputTail: this.outputTail(record),
       modelForHooks: record.modelForHooks,
       depth: record.hookRecursionDepth + 1,
+      ...(extra.reason !== undefined && { reason: extra.reason }),
+      ...(extra.runs !== undefined && { runs: extra.runs }),
     };
     return { ...base, text: renderContextText(base) };
   }
@@ -420,6 +517,15 @@ export class HookEngine {
         return this.spawnBranch(context);
       case 'notify_channel':
         return this.notify(context);
+      case 'restart_process':
+        try {
+          // Through the restart policy: counted, with backoff, and a crash loop when the restarts run out.
+          await this.manager.kill({ id: context.processId }, { by: `hook:${hook.row.id}`, isRestart: true });
+          return 'stopped; the next run follows the restart policy';
+        } catch (error) {
+          if (isAppError(error, 'PROCESS_NOT_RUNNING')) return 'already ended';
+          throw error;
+        }
     }
   }
 

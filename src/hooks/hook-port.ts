@@ -1,3 +1,4 @@
+import type { FiringCause } from '../store/hook-repo.js';
 import type { HookAction } from './hook-spec.js';
 
 /** Everything an action gets about the firing; `text` is the bounded message a model reads. */
@@ -14,7 +15,11 @@ export interface HookContext {
   action: HookAction;
   message: string;
   trigger: string;
-  cause: 'output' | 'exit' | 'timeout';
+  cause: FiringCause;
+  /** Why a watchdog or readiness hook fired (the held port's holder, the memory seen, the silence). */
+  reason?: string | undefined;
+  /** For a crash loop: the last runs, newest first, with their exit codes and output tails. */
+  runs?: Array<{ pid: number | null; status: string; exitCode: number | null; tail: string[] }> | undefined;
   matchedLines: string[];
   mergedCount: number;
   exitCode: number | null;
@@ -58,9 +63,21 @@ export function renderContextText(c: Omit<HookContext, 'text'>): string {
   parts.push(`[hook ${c.trigger}] on pid ${c.pid ?? '?'}${c.processName ? ` (${c.processName})` : ''}: ${cut(c.command, 200)}`);
   parts.push(c.message);
   if (c.cause === 'exit') {
-    parts.push(c.status === 'lost' ? 'The process was lost (no exit status).' : `The process exited with code ${c.exitCode}.`);
+    if (c.status === 'crash_loop') {
+      parts.push(`The process kept crashing and its restart policy gave up (crash loop); it is not running. Last exit code: ${c.exitCode ?? 'none'}.`);
+    } else {
+      parts.push(c.status === 'lost' ? 'The process was lost (no exit status).' : `The process exited with code ${c.exitCode}.`);
+    }
   }
   if (c.cause === 'timeout') parts.push('The process is still running past its timeout.');
+  if (c.cause === 'ready') parts.push('The process is ready.');
+  if (c.cause === 'ready_timeout') parts.push(`The process did not become ready: ${c.reason ?? 'timed out'}.`);
+  if (c.cause === 'idle') parts.push(`The process printed nothing ${c.reason ?? 'for a while'} and is still running.`);
+  if (c.cause === 'resource') parts.push(`The process is over its resource bound: ${c.reason ?? ''}.`);
+  if (c.runs?.length) {
+    const runs = c.runs.map((r) => `- pid ${r.pid ?? '?'}: ${r.exitCode === null ? r.status : `exit ${r.exitCode}`}${r.tail.length ? `\n${r.tail.map((l) => `    ${cut(l, 200)}`).join('\n')}` : ''}`);
+    parts.push(`Earlier runs (newest first):\n${runs.join('\n')}`);
+  }
   if (c.matchedLines.length) {
     const shown = c.matchedLines.slice(0, MATCHED_LINES_SHOWN).map((l) => cut(l));
     const more = c.matchedLines.length - shown.length;

@@ -1,10 +1,10 @@
 import { AppError, describeValue } from '../errors.js';
 import { compileSafePattern } from './safe-pattern.js';
 
-export const HOOK_TRIGGER_TYPES = ['on_exit', 'on_output_match', 'on_timeout'] as const;
+export const HOOK_TRIGGER_TYPES = ['on_exit', 'on_output_match', 'on_timeout', 'on_ready', 'on_ready_timeout', 'on_idle', 'on_resource'] as const;
 export const EXIT_FILTERS = ['any', 'success', 'failure'] as const;
 export const HOOK_STREAMS = ['stdout', 'stderr', 'both'] as const;
-export const HOOK_ACTIONS = ['stop_process', 'stop_branch', 'inject_context', 'spawn_branch', 'notify_channel'] as const;
+export const HOOK_ACTIONS = ['stop_process', 'stop_branch', 'inject_context', 'spawn_branch', 'notify_channel', 'restart_process'] as const;
 
 export type HookTriggerType = (typeof HOOK_TRIGGER_TYPES)[number];
 export type ExitFilter = (typeof EXIT_FILTERS)[number];
@@ -14,7 +14,11 @@ export type HookAction = (typeof HOOK_ACTIONS)[number];
 export type HookTrigger =
   | { type: 'on_exit'; exitFilter: ExitFilter }
   | { type: 'on_output_match'; pattern: string; stream: HookStream }
-  | { type: 'on_timeout'; timeoutSeconds: number };
+  | { type: 'on_timeout'; timeoutSeconds: number }
+  | { type: 'on_ready' }
+  | { type: 'on_ready_timeout' }
+  | { type: 'on_idle'; idleSeconds: number }
+  | { type: 'on_resource'; memoryMb: number | null; cpuPercent: number | null; forSeconds: number };
 
 export interface HookSpec {
   trigger: HookTrigger;
@@ -30,7 +34,10 @@ export interface HookSpecJson {
   trigger:
     | { type: 'on_exit'; exit_filter: ExitFilter }
     | { type: 'on_output_match'; pattern: string; stream: HookStream }
-    | { type: 'on_timeout'; timeout_seconds: number };
+    | { type: 'on_timeout'; timeout_seconds: number }
+    | { type: 'on_ready' | 'on_ready_timeout' }
+    | { type: 'on_idle'; idle_seconds: number }
+    | { type: 'on_resource'; memory_mb: number | null; cpu_percent: number | null; for_seconds: number };
   action: HookAction;
   context_message: string | null;
   output_delay_seconds: number;
@@ -42,13 +49,20 @@ export const CONTEXT_MESSAGE_MAX_LENGTH = 4000;
 export const TIMEOUT_SECONDS_MAX = 604_800;
 export const OUTPUT_DELAY_SECONDS_MAX = 60;
 export const MAX_FIRES_LIMIT = 1000;
+export const MEMORY_MB_MAX = 1_048_576;
+export const CPU_PERCENT_MAX = 100_000;
+export const FOR_SECONDS_MAX = 86_400;
 
 const HOOK_KEYS = ['trigger', 'action', 'context_message', 'output_delay_seconds', 'max_fires'] as const;
-const TRIGGER_KEYS = ['type', 'exit_filter', 'pattern', 'stream', 'timeout_seconds'] as const;
+const TRIGGER_KEYS = ['type', 'exit_filter', 'pattern', 'stream', 'timeout_seconds', 'idle_seconds', 'memory_mb', 'cpu_percent', 'for_seconds'] as const;
 const TRIGGER_KEYS_BY_TYPE: Record<HookTriggerType, readonly string[]> = {
   on_exit: ['exit_filter'],
   on_output_match: ['pattern', 'stream'],
   on_timeout: ['timeout_seconds'],
+  on_ready: [],
+  on_ready_timeout: [],
+  on_idle: ['idle_seconds'],
+  on_resource: ['memory_mb', 'cpu_percent', 'for_seconds'],
 };
 
 /** Validates hooks as an LLM sends them in a tool call; all or nothing, the error names the first bad field. */
@@ -97,6 +111,26 @@ function parseTrigger(input: unknown, field: string): HookTrigger {
       if (timeoutSeconds === undefined) throw missing(`${field}.timeout_seconds`, `an integer from 1 to ${TIMEOUT_SECONDS_MAX} when the type is on_timeout`);
       return { type, timeoutSeconds };
     }
+    case 'on_ready':
+    case 'on_ready_timeout':
+      return { type };
+    case 'on_idle': {
+      const idleSeconds = readNumber(trigger.idle_seconds, `${field}.idle_seconds`, 1, TIMEOUT_SECONDS_MAX, true);
+      if (idleSeconds === undefined) throw missing(`${field}.idle_seconds`, `an integer from 1 to ${TIMEOUT_SECONDS_MAX} when the type is on_idle`);
+      return { type, idleSeconds };
+    }
+    case 'on_resource': {
+      const memoryMb = readNumber(trigger.memory_mb, `${field}.memory_mb`, 1, MEMORY_MB_MAX, false) ?? null;
+      const cpuPercent = readNumber(trigger.cpu_percent, `${field}.cpu_percent`, 1, CPU_PERCENT_MAX, false) ?? null;
+      if (memoryMb === null && cpuPercent === null) {
+        throw missing(`${field}.memory_mb`, 'a number of MiB (or cpu_percent, or both) when the type is on_resource');
+      }
+      const forSeconds = readNumber(trigger.for_seconds, `${field}.for_seconds`, 0, FOR_SECONDS_MAX, false) ?? 0;
+      if (forSeconds > 0 && cpuPercent === null) {
+        throw invalid(`${field}.for_seconds`, '0 or left out without cpu_percent (memory is checked at each sample)', forSeconds);
+      }
+      return { type, memoryMb, cpuPercent, forSeconds };
+    }
   }
 }
 
@@ -140,14 +174,26 @@ function missing(field: string, expected: string): AppError {
   return new AppError('HOOK_INVALID', `${field} is missing: it must be ${expected}`, { details: { field } });
 }
 
+function triggerToJson(trigger: HookTrigger): HookSpecJson['trigger'] {
+  switch (trigger.type) {
+    case 'on_exit':
+      return { type: trigger.type, exit_filter: trigger.exitFilter };
+    case 'on_output_match':
+      return { type: trigger.type, pattern: trigger.pattern, stream: trigger.stream };
+    case 'on_timeout':
+      return { type: trigger.type, timeout_seconds: trigger.timeoutSeconds };
+    case 'on_ready':
+    case 'on_ready_timeout':
+      return { type: trigger.type };
+    case 'on_idle':
+      return { type: trigger.type, idle_seconds: trigger.idleSeconds };
+    case 'on_resource':
+      return { type: trigger.type, memory_mb: trigger.memoryMb, cpu_percent: trigger.cpuPercent, for_seconds: trigger.forSeconds };
+  }
+}
+
 export function hookSpecToJson(spec: HookSpec): HookSpecJson {
-  const { trigger } = spec;
-  const json =
-    trigger.type === 'on_exit'
-      ? { type: trigger.type, exit_filter: trigger.exitFilter }
-      : trigger.type === 'on_output_match'
-        ? { type: trigger.type, pattern: trigger.pattern, stream: trigger.stream }
-        : { type: trigger.type, timeout_seconds: trigger.timeoutSeconds };
+  const json = triggerToJson(spec.trigger);
   return {
     trigger: json,
     action: spec.action,
@@ -170,6 +216,18 @@ export function describeHook(spec: HookSpec): string {
     when = `on exit (${trigger.exitFilter})`;
   } else if (trigger.type === 'on_timeout') {
     when = `on timeout (${trigger.timeoutSeconds}s)`;
+  } else if (trigger.type === 'on_ready') {
+    when = 'on ready';
+  } else if (trigger.type === 'on_ready_timeout') {
+    when = 'on not ready (timeout or port held)';
+  } else if (trigger.type === 'on_idle') {
+    when = `on idle (${trigger.idleSeconds}s without output)`;
+  } else if (trigger.type === 'on_resource') {
+    const bounds = [
+      ...(trigger.memoryMb !== null ? [`memory > ${trigger.memoryMb} MiB`] : []),
+      ...(trigger.cpuPercent !== null ? [`CPU > ${trigger.cpuPercent}%${trigger.forSeconds ? ` for ${trigger.forSeconds}s` : ''}`] : []),
+    ];
+    when = `on resource (${bounds.join(' or ')})`;
   } else {
     const shown = /^\/.+\/[a-z]*$/s.test(trigger.pattern) ? trigger.pattern : `/${trigger.pattern}/`;
     const oneLine = shown.replace(/\r/g, '\\r').replace(/\n/g, '\\n');

@@ -29,6 +29,12 @@ export interface ProcessEvents {
   killed: [process: ProcessRecord];
   lost: [process: ProcessRecord];
   resources: [sample: ResourceSample];
+  /** The readiness probe passed (ready_at is stored). */
+  ready: [process: ProcessRecord];
+  /** The readiness probe failed: timed out, or the port is held by another process (the reason names it). */
+  readyFailed: [process: ProcessRecord, reason: string];
+  /** A run ended and its restart policy stored the next run as due (status `restarting`). */
+  restarting: [process: ProcessRecord];
   /** Something people see changed while it runs: paused or resumed by a signal, a foreground command gone to the background. */
   changed: [process: ProcessRecord];
 }

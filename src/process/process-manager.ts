@@ -28,6 +28,8 @@ import { stripTerminal } from './terminal.js';
 import { SandboxHost, type SandboxSettings } from './sandbox.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { Readiness } from './readiness.js';
+import { RestartEngine } from './restart-policy.js';
 
 export interface ProcessManagerOptions {
   home: string;
@@ -56,6 +58,8 @@ export interface ProcessManagerOptions {
 
 export interface StopOptions {
   force?: boolean;
+  /** Stop this run and start the next one through the restart policy (counted, with backoff). */
+  isRestart?: boolean;
   /** Who asked: a user id, `agent:<name>`, `hook:<id>`, `cli`, `timeout`. */
   by: string;
 }
@@ -145,6 +149,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly loadOwner: OwnerLoader;
   /** Decides, for every spawn (and run_command), whether and how the process is confined. */
   readonly sandbox: SandboxHost;
+  /** Restart policies: pending restarts, backoff, the crash loop. */
+  readonly restarts: RestartEngine;
+  private readonly readiness: Readiness;
   private readonly entries = new Map<number, Entry>();
   private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -183,6 +190,25 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.sandbox = new SandboxHost({
       mode: 'auto', userHome: this.env.HOME ?? homedir(), emptyFile: join(this.home, 'sandbox-empty'), ...options.sandbox,
       protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
+    });
+    this.restarts = new RestartEngine({
+      repo: this.repo,
+      log: this.log,
+      spawnNext: (previous, next) => this.spawn({ ...this.requestFrom(previous), ...next, restartedFrom: previous.id }),
+      onRestarting: (record) => this.emit('restarting', record),
+      onCrashLoop: (record) => this.emit('exited', record),
+    });
+    this.readiness = new Readiness({
+      repo: this.repo,
+      log: this.log,
+      onReady: (record) => {
+        this.log.info({ id: record.id, pid: record.pid }, 'process ready');
+        this.emit('ready', record);
+      },
+      onFailed: (record, reason) => {
+        this.log.info({ id: record.id, pid: record.pid, reason }, 'process not ready');
+        this.emit('readyFailed', record, reason);
+      },
     });
   }
 
@@ -227,8 +253,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   /** Finds a row by id, or by pid (the live row wins when the OS reused a pid), optionally within one agent. */
   find(lookup: ProcessLookup): ProcessRecord | undefined {
-    if ('id' in lookup) return this.repo.get(lookup.id);
-    return this.repo.getByPid(lookup.pid, lookup.agentName);
+    const found = 'id' in lookup ? this.repo.get(lookup.id) : this.repo.getByPid(lookup.pid, lookup.agentName);
+    // One handle across policy restarts: an earlier run's pid or id names the current run.
+    return found && this.repo.current(found);
   }
 
   /** Like find, but a missing row, or one of another agent, is a user-facing error. */
@@ -271,6 +298,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
    */
   async kill(lookup: ProcessLookup, options: StopOptions): Promise<ProcessRecord> {
     const record = this.resolve(lookup);
+    if (record.status === 'restarting' && !options.isRestart) {
+      const cancelled = this.restarts.cancel(record, options.by);
+      if (cancelled) {
+        this.log.info({ id: record.id, by: options.by }, 'pending restart cancelled');
+        this.emit('killed', cancelled);
+        return cancelled;
+      }
+    }
     if (record.status !== 'running') throw new AppError('PROCESS_NOT_RUNNING', `pid ${record.pid} already ended (${describeEnd(record)})`);
     if (record.pid === null || isForbiddenPid(record.pid)) throw new AppError('PID_FORBIDDEN', `pid ${record.pid} is never signalled`);
     const state = identityState(record);
@@ -280,7 +315,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       const why = ended.status === 'lost' ? `it is gone (${ended.lostReason})` : `it already ended (${describeEnd(ended)})`;
       throw new AppError(state === 'mismatch' ? 'PROCESS_IDENTITY_MISMATCH' : 'PROCESS_NOT_RUNNING', `pid ${record.pid}: ${why}; nothing was signalled`);
     }
-    this.repo.requestStop(record.id, options.by);
+    if (options.isRestart) this.repo.requestRestart(record.id, options.by);
+    else this.repo.requestStop(record.id, options.by);
     if (entry) entry.isStopping = true;
     // A paused process acts on SIGTERM only once it runs again.
     if (record.pausedAt) signalProcess(identityOf(record)!, null, 'CONT', { isTty: false });
@@ -296,13 +332,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       endedAt: new Date().toISOString(),
     };
     if (entry) await this.finishEntry(entry, end);
-    else this.repo.finish(record.id, end);
+    else this.restarts.settle(record, end);
     this.log.info({ id: record.id, pid: record.pid, signal, by: options.by }, 'process stopped');
     return this.repo.get(record.id)!;
   }
 
   async killAllForAgent(agentName: string, options: StopOptions): Promise<ProcessRecord[]> {
-    const running = this.repo.list({ agentName, status: 'running' });
+    // A run waiting for its policy restart is stopped too: its restart is cancelled.
+    const running = [...this.repo.list({ agentName, status: 'running' }), ...this.repo.list({ agentName, status: 'restarting' })];
     const results = await Promise.allSettled(running.map((r) => this.kill({ id: r.id }, options)));
     const failed = results.flatMap((r, i) => (r.status === 'rejected' && !isAppError(r.reason, 'PROCESS_NOT_RUNNING') ? [{ id: running[i]!.id, reason: r.reason as unknown }] : []));
     if (failed.length) {
@@ -358,6 +395,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Stops the process if it runs, then starts the same command again (same directory, type, name), linked to the old row. */
   async restart(lookup: ProcessLookup, options: StopOptions & { withRow?: SpawnRequest['withRow'] }): Promise<ProcessRecord> {
     const old = this.resolve(lookup);
+    // A person's restart replaces a pending policy restart rather than adding a second run.
+    if (old.status === 'restarting') this.restarts.cancel(old, options.by);
     if (old.status === 'running') {
       try {
         await this.kill({ id: old.id }, options);
@@ -365,7 +404,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         if (!(error instanceof AppError) || !['PROCESS_NOT_RUNNING', 'PROCESS_IDENTITY_MISMATCH'].includes(error.code)) throw error;
       }
     }
-    return this.spawn({
+    return this.spawn({ ...this.requestFrom(old), restartedFrom: old.id, withRow: options.withRow });
+  }
+
+  /** The same command, directory, type, name, readiness and restart policy as a row: for restarts of every kind. */
+  private requestFrom(old: ProcessRecord): Omit<SpawnRequest, 'agent'> & { agent: string } {
+    return {
       agent: old.agentName,
       command: old.command,
       workingDirectory: old.workingDirectory,
@@ -377,11 +421,11 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       modelForHooks: old.modelForHooks ?? undefined,
       hookRecursionDepth: old.hookRecursionDepth,
       timeoutSeconds: old.timeoutSeconds ?? undefined,
-      restartedFrom: old.id,
+      readyJson: old.readyJson ?? undefined,
+      restartJson: old.restartJson ?? undefined,
       interactive: old.isInteractive,
       tty: old.isTty,
-      withRow: options.withRow,
-    });
+    };
   }
 
   /** What is true of a row now, from /proc and the exit file, without writing (the CLI's view). */
@@ -399,6 +443,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.isClosed = true;
     for (const timer of this.timers) clearInterval(timer);
     this.resources.stop();
+    this.readiness.close();
+    this.restarts.close();
     await Promise.allSettled([...this.entries.values()].map((e) => e.ending));
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timeoutTimer);
@@ -444,6 +490,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
           const text = record.isTty ? stripTerminal(line.text) : line.text;
           tail.push(stream, text);
+          this.readiness.noteLine(record.id, text);
           this.emit('line', { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut });
         },
         onRotated: () => this.saveOffsets(entry),
@@ -461,6 +508,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
+    this.readiness.watch(record);
+    this.restarts.armUptime(record);
     return entry;
   }
 
@@ -492,9 +541,11 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private finishEntry(entry: Entry, end: ProcessEnd): Promise<void> {
     entry.ending ??= (async () => {
       clearTimeout(entry.timeoutTimer);
+      this.readiness.unwatch(entry.record.id);
+      this.restarts.disarmUptime(entry.record.id);
       await entry.monitor.finish();
       this.saveOffsets(entry);
-      this.repo.finish(entry.record.id, end);
+      this.restarts.settle(entry.record, end);
       // Listeners of the end event still read the tail and usage of the entry; it is forgotten after them.
       this.announceEnd(this.repo.get(entry.record.id)!);
       this.entries.delete(entry.record.id);
@@ -508,9 +559,13 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   private announceEnd(record: ProcessRecord): void {
     this.log.info({ id: record.id, pid: record.pid, status: record.status, exitCode: record.exitCode, signal: record.signal }, 'process ended');
-    if (record.status === 'exited') this.emit('exited', record);
+    if (record.status === 'exited' || record.status === 'crash_loop') this.emit('exited', record);
     else if (record.status === 'killed') this.emit('killed', record);
     else if (record.status === 'lost') this.emit('lost', record);
+    else if (record.status === 'restarting') {
+      this.emit('restarting', record);
+      if (this.isSupervising) this.restarts.schedule(record);
+    }
   }
 
   /** A row found not running: as supervisor, scan its output and finish it; as client, just record it. */
@@ -519,7 +574,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const entry = this.entries.get(record.id);
     if (entry) await this.finishEntry(entry, end);
     else if (this.isSupervising) await this.finishEntry(this.attach(record, { isSettling: true })!, end);
-    else this.repo.finish(record.id, end);
+    else this.restarts.settle(record, end);
     return this.repo.get(record.id)!;
   }
 
@@ -533,6 +588,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       pending.push(this.adopt(record));
     }
     await Promise.all(pending);
+    // Pending restarts stored by an earlier supervisor or a client: each is armed once, at its stored due time.
+    if (this.isSupervising) this.restarts.resume();
   }
 
   private async adopt(initial: ProcessRecord): Promise<void> {
@@ -693,6 +750,10 @@ export function describeEnd(record: Pick<ProcessRecord, 'status' | 'exitCode' | 
       return `stopped with ${record.signal ?? 'a signal'}`;
     case 'lost':
       return `lost: ${record.lostReason ?? 'no exit status'}`;
+    case 'restarting':
+      return `${record.exitCode === null ? 'ended' : `exited with code ${record.exitCode}`}; its restart policy starts it again`;
+    case 'crash_loop':
+      return `crash loop: ${record.exitCode === null ? 'ended' : `exited with code ${record.exitCode}`} and its restart policy gave up`;
     default:
       return record.status;
   }

@@ -28,6 +28,11 @@ export interface SpawnRequest {
   hookRecursionDepth?: number | undefined;
   timeoutSeconds?: number | undefined;
   restartedFrom?: number | undefined;
+  /** Readiness probe and restart policy, as stored JSON (src/process/supervision-spec.ts). */
+  readyJson?: string | undefined;
+  restartJson?: string | undefined;
+  restartCount?: number | undefined;
+  restartStreak?: number | undefined;
   /** stdin is a FIFO the shim holds open (send_input); otherwise /dev/null. */
   interactive?: boolean | undefined;
   /** Runs under a pseudo-terminal (util-linux script); implies interactive. */
@@ -112,6 +117,10 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     isInteractive: (request.interactive ?? false) || (request.tty ?? false),
     isTty: request.tty ?? false,
     sandbox: launcher.sandbox,
+    readyJson: request.readyJson ?? null,
+    restartJson: request.restartJson ?? null,
+    restartCount: request.restartCount ?? 0,
+    restartStreak: request.restartStreak ?? 0,
   };
   // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
   const commandLine = commandLauncher(command, fields.isTty);

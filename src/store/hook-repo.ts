@@ -1,13 +1,13 @@
 import type { Db } from './database.js';
 import type { LogStream } from './process-repo.js';
 
-export type FiringCause = 'output' | 'exit' | 'timeout';
+export type FiringCause = 'output' | 'exit' | 'timeout' | 'ready' | 'ready_timeout' | 'idle' | 'resource';
 export type FiringStatus = 'gathering' | 'pending' | 'done' | 'failed' | 'refused';
 
 export interface HookRow {
   id: number;
   processId: number;
-  triggerType: 'on_exit' | 'on_output_match' | 'on_timeout';
+  triggerType: 'on_exit' | 'on_output_match' | 'on_timeout' | 'on_ready' | 'on_ready_timeout' | 'on_idle' | 'on_resource';
   action: string;
   specJson: string;
   maxFires: number;
@@ -100,9 +100,18 @@ export class HookRepo {
       exitFiringCount: db.prepare(`SELECT COUNT(*) AS n FROM hook_firings WHERE hook_id = ? AND cause = 'exit'`),
       // Ended processes with exit hooks that never got an exit decision (a crash between the end and the firing).
       undecidedExitHooks: db.prepare(`SELECT h.* FROM hooks h JOIN processes p ON p.id = h.process_id
-        WHERE h.trigger_type = 'on_exit' AND p.status IN ('exited', 'lost') AND h.fire_count < h.max_fires
+        WHERE h.trigger_type = 'on_exit' AND p.status IN ('exited', 'lost', 'crash_loop') AND p.superseded_by IS NULL AND h.fire_count < h.max_fires
         AND NOT EXISTS (SELECT 1 FROM hook_firings f WHERE f.hook_id = h.id AND f.cause = 'exit')`),
+      // Readiness outcomes stored while no firing was recorded (a crash in between, or a hook added afterwards).
+      undecidedReadyHooks: db.prepare(`SELECT h.* FROM hooks h JOIN processes p ON p.id = h.process_id
+        WHERE ((h.trigger_type = 'on_ready' AND p.ready_at IS NOT NULL) OR (h.trigger_type = 'on_ready_timeout' AND p.ready_error IS NOT NULL))
+        AND h.fire_count < h.max_fires AND (@processId IS NULL OR p.id = @processId)
+        AND NOT EXISTS (SELECT 1 FROM hook_firings f WHERE f.hook_id = h.id AND f.cause IN ('ready', 'ready_timeout'))`),
     };
+  }
+
+  undecidedReadyHooks(processId?: number): HookRow[] {
+    return (this.statements.undecidedReadyHooks.all({ processId: processId ?? null }) as Row[]).map(toHook);
   }
 
   insert(processId: number, triggerType: HookRow['triggerType'], action: string, specJson: string, maxFires: number): number {

@@ -235,4 +235,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE processes ADD COLUMN last_signal_at TEXT;
   ALTER TABLE processes ADD COLUMN last_output_at TEXT;
   `,
+  `
+  -- Supervision (issue 13): readiness, restart policies and the one logical handle across policy restarts.
+  ALTER TABLE processes ADD COLUMN ready_json TEXT;
+  ALTER TABLE processes ADD COLUMN ready_at TEXT;
+  ALTER TABLE processes ADD COLUMN ready_error TEXT;
+  ALTER TABLE processes ADD COLUMN restart_json TEXT;
+  ALTER TABLE processes ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN restart_streak INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE processes ADD COLUMN restart_due_at TEXT;
+  ALTER TABLE processes ADD COLUMN restart_requested_by TEXT;
+  ALTER TABLE processes ADD COLUMN superseded_by INTEGER;
+  CREATE INDEX processes_restarting ON processes (status) WHERE status = 'restarting';
+  `,
 ];

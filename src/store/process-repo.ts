@@ -1,9 +1,9 @@
 import type { Db } from './database.js';
 
-export type ProcessStatus = 'starting' | 'running' | 'exited' | 'killed' | 'lost';
+export type ProcessStatus = 'starting' | 'running' | 'exited' | 'killed' | 'lost' | 'restarting' | 'crash_loop';
 export type ProcessType = 'background' | 'concurrent' | 'foreground';
 export type ProcessCategory = 'test_suite' | 'build' | 'server' | 'analysis' | 'custom';
-export type StatusFilter = 'all' | 'running' | 'exited' | 'killed' | 'lost';
+export type StatusFilter = 'all' | 'running' | 'exited' | 'killed' | 'lost' | 'restarting' | 'crash_loop';
 export type LogStream = 'stdout' | 'stderr';
 
 export interface ProcessRecord {
@@ -53,6 +53,20 @@ export interface ProcessRecord {
   sandbox: SandboxKind;
   /** The spawn lease of a starting row: who is spawning it (pid, start ticks, boot id). */
   spawner: { pid: number; startTicks: number; bootId: string } | null;
+  /** The readiness probe (JSON of a ReadySpec) and its outcome. */
+  readyJson: string | null;
+  readyAt: string | null;
+  readyError: string | null;
+  /** The restart policy (JSON of a RestartPolicy) and the state of the logical process it keeps alive. */
+  restartJson: string | null;
+  /** Policy restarts since the logical process was started. */
+  restartCount: number;
+  /** Policy restarts in a row without a run that lasted min_uptime_seconds; at max_restarts it is a crash loop. */
+  restartStreak: number;
+  restartDueAt: string | null;
+  restartRequestedBy: string | null;
+  /** The next run of the same logical process, once a policy restart started it. */
+  supersededBy: number | null;
 }
 
 /** Stored as the same strings as src/process's SandboxKind. */
@@ -74,6 +88,10 @@ export interface NewProcess {
   isInteractive: boolean;
   isTty: boolean;
   sandbox: SandboxKind;
+  readyJson?: string | null;
+  restartJson?: string | null;
+  restartCount?: number;
+  restartStreak?: number;
 }
 
 export interface ProcessEnd {
@@ -121,6 +139,13 @@ export function processToJson(p: ProcessRecord): Record<string, unknown> {
     last_signal_at: p.lastSignalAt,
     last_output_at: p.lastOutputAt,
     sandbox: p.sandbox,
+    ready: p.readyJson === null ? null : JSON.parse(p.readyJson),
+    ready_at: p.readyAt,
+    ready_error: p.readyError,
+    restart: p.restartJson === null ? null : JSON.parse(p.restartJson),
+    restart_count: p.restartCount,
+    restart_streak: p.restartStreak,
+    restart_due_at: p.restartDueAt,
   };
 }
 
@@ -173,6 +198,15 @@ function toRecord(row: Row): ProcessRecord {
     spawner: row.spawner_pid === null || row.spawner_pid === undefined
       ? null
       : { pid: row.spawner_pid as number, startTicks: row.spawner_start_ticks as number, bootId: row.spawner_boot_id as string },
+    readyJson: row.ready_json as string | null,
+    readyAt: row.ready_at as string | null,
+    readyError: row.ready_error as string | null,
+    restartJson: row.restart_json as string | null,
+    restartCount: row.restart_count as number,
+    restartStreak: row.restart_streak as number,
+    restartDueAt: row.restart_due_at as string | null,
+    restartRequestedBy: row.restart_requested_by as string | null,
+    supersededBy: row.superseded_by as number | null,
   };
 }
 
@@ -184,10 +218,11 @@ export class ProcessRepo {
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
-          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id, interactive, tty)
+          hook_recursion_depth, timeout_seconds, restarted_from, sandbox, spawner_pid, spawner_start_ticks, spawner_boot_id, interactive, tty,
+          ready_json, restart_json, restart_count, restart_streak)
         VALUES (@command, @name, @category, @workingDirectory, @agentName, @startedAt, @processType, @spawnedByBranch,
           '', '', '', 'starting', @contextJson, @modelForHooks, @hookRecursionDepth, @timeoutSeconds, @restartedFrom, @sandbox,
-          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @interactive, @tty)`),
+          @spawnerPid, @spawnerStartTicks, @spawnerBootId, @interactive, @tty, @readyJson, @restartJson, @restartCount, @restartStreak)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
@@ -196,12 +231,14 @@ export class ProcessRepo {
       byPid: db.prepare(`SELECT * FROM processes WHERE pid = ? ORDER BY (status = 'running') DESC, id DESC LIMIT 1`),
       byAgentPid: db.prepare(`SELECT * FROM processes WHERE agent_name = ? AND pid = ? ORDER BY (status = 'running') DESC, id DESC LIMIT 1`),
       countActive: db.prepare(`SELECT COUNT(*) AS n FROM processes WHERE agent_name = ? AND status IN ('starting', 'running')`),
-      listAll: db.prepare(`SELECT * FROM processes WHERE status != 'starting' ORDER BY id DESC LIMIT ?`),
-      listByStatus: db.prepare('SELECT * FROM processes WHERE status = ? ORDER BY id DESC LIMIT ?'),
-      listAgent: db.prepare(`SELECT * FROM processes WHERE agent_name = ? AND status != 'starting' ORDER BY id DESC LIMIT ?`),
-      listAgentStatus: db.prepare('SELECT * FROM processes WHERE agent_name = ? AND status = ? ORDER BY id DESC LIMIT ?'),
+      // Earlier runs of a policy-restarted process are not listed: the logical process is one entry, its current run.
+      listAll: db.prepare(`SELECT * FROM processes WHERE status != 'starting' AND superseded_by IS NULL ORDER BY id DESC LIMIT ?`),
+      listByStatus: db.prepare('SELECT * FROM processes WHERE status = ? AND superseded_by IS NULL ORDER BY id DESC LIMIT ?'),
+      listAgent: db.prepare(`SELECT * FROM processes WHERE agent_name = ? AND status != 'starting' AND superseded_by IS NULL ORDER BY id DESC LIMIT ?`),
+      listAgentStatus: db.prepare('SELECT * FROM processes WHERE agent_name = ? AND status = ? AND superseded_by IS NULL ORDER BY id DESC LIMIT ?'),
       listActive: db.prepare(`SELECT * FROM processes WHERE status IN ('starting', 'running') ORDER BY id`),
-      listBranchActive: db.prepare(`SELECT * FROM processes WHERE spawned_by_branch = ? AND status = 'running' ORDER BY id`),
+      // A run waiting for its policy restart belongs to the branch too: stopping the branch cancels it.
+      listBranchActive: db.prepare(`SELECT * FROM processes WHERE spawned_by_branch = ? AND status IN ('running', 'restarting') ORDER BY id`),
       finish: db.prepare(`UPDATE processes SET status = @status, exit_code = @exitCode, signal = @signal, stopped_by = @stoppedBy,
           lost_reason = @lostReason, ended_at = @endedAt WHERE id = @id AND status IN ('starting', 'running')`),
       requestStop: db.prepare(`UPDATE processes SET stop_requested_by = ? WHERE id = ? AND status = 'running'`),
@@ -214,6 +251,29 @@ export class ProcessRepo {
       setProcessType: db.prepare(`UPDATE processes SET process_type = ? WHERE id = ? AND status = 'running'`),
       setStatusMessage: db.prepare('UPDATE processes SET status_channel_id = ?, discord_message_id = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM processes WHERE id = ?'),
+      markReady: db.prepare(`UPDATE processes SET ready_at = ? WHERE id = ? AND ready_at IS NULL AND ready_error IS NULL`),
+      markReadyFailed: db.prepare(`UPDATE processes SET ready_error = ? WHERE id = ? AND ready_at IS NULL AND ready_error IS NULL`),
+      finishRestarting: db.prepare(`UPDATE processes SET status = 'restarting', exit_code = @exitCode, signal = @signal,
+          stopped_by = @stoppedBy, lost_reason = @lostReason, ended_at = @endedAt, restart_due_at = @dueAt
+        WHERE id = @id AND status IN ('starting', 'running')`),
+      finishCrashLoop: db.prepare(`UPDATE processes SET status = 'crash_loop', exit_code = @exitCode, signal = @signal,
+          stopped_by = @stoppedBy, lost_reason = @lostReason, ended_at = @endedAt WHERE id = @id AND status IN ('starting', 'running')`),
+      // A superseded run keeps how it ended: killed when a stop was asked for, lost without a code, else exited.
+      supersede: db.prepare(`UPDATE processes SET superseded_by = @next, restart_due_at = NULL,
+          status = CASE WHEN stopped_by IS NOT NULL THEN 'killed' WHEN exit_code IS NULL THEN 'lost' ELSE 'exited' END
+        WHERE id = @id AND status = 'restarting'`),
+      cancelRestart: db.prepare(`UPDATE processes SET status = 'killed', stopped_by = @by, restart_due_at = NULL
+        WHERE id = @id AND status = 'restarting'`),
+      giveUpRestart: db.prepare(`UPDATE processes SET status = 'crash_loop', restart_due_at = NULL, lost_reason = COALESCE(lost_reason, @reason)
+        WHERE id = @id AND status = 'restarting'`),
+      listRestarting: db.prepare(`SELECT * FROM processes WHERE status = 'restarting' ORDER BY id`),
+      requestRestart: db.prepare(`UPDATE processes SET restart_requested_by = ?, stop_requested_by = ? WHERE id = ? AND status = 'running'`),
+      resetStreak: db.prepare('UPDATE processes SET restart_streak = 0 WHERE id = ?'),
+      setStatusMessageFrom: db.prepare(`UPDATE processes SET (status_channel_id, discord_message_id) =
+          (SELECT status_channel_id, discord_message_id FROM processes WHERE id = @from) WHERE id = @id`),
+      previousRuns: db.prepare(`WITH RECURSIVE runs(id, n) AS (SELECT restarted_from, 1 FROM processes WHERE id = @id
+          UNION ALL SELECT p.restarted_from, runs.n + 1 FROM processes p JOIN runs ON p.id = runs.id WHERE runs.n < @limit)
+        SELECT p.* FROM processes p JOIN runs ON p.id = runs.id WHERE p.superseded_by IS NOT NULL ORDER BY p.id DESC`),
     };
   }
 
@@ -224,6 +284,7 @@ export class ProcessRepo {
   insertStarting(p: NewProcess, startedAt: string, spawner?: { pid: number; startTicks: number; bootId: string }): number {
     const { isInteractive, isTty, ...rest } = p;
     return Number(this.statements.insert.run({
+      readyJson: null, restartJson: null, restartCount: 0, restartStreak: 0,
       ...rest, interactive: isInteractive ? 1 : 0, tty: isTty ? 1 : 0, startedAt,
       spawnerPid: spawner?.pid ?? null, spawnerStartTicks: spawner?.startTicks ?? null, spawnerBootId: spawner?.bootId ?? null,
     }).lastInsertRowid);
@@ -245,6 +306,81 @@ export class ProcessRepo {
   getByPid(pid: number, agentName?: string): ProcessRecord | undefined {
     const row = (agentName === undefined ? this.statements.byPid.get(pid) : this.statements.byAgentPid.get(agentName, pid)) as Row | undefined;
     return row && toRecord(row);
+  }
+
+  /** The current run of the logical process a row belongs to (the row itself unless a policy restart followed it). */
+  current(record: ProcessRecord): ProcessRecord {
+    let current = record;
+    for (let hops = 0; current.supersededBy !== null && hops < 10_000; hops += 1) {
+      const next = this.get(current.supersededBy);
+      if (!next) break;
+      current = next;
+    }
+    return current;
+  }
+
+  /** The first run of the logical process a row belongs to (the row itself unless a policy restart started it). */
+  firstRun(record: ProcessRecord): ProcessRecord {
+    let first = record;
+    for (let hops = 0; first.restartedFrom !== null && hops < 10_000; hops += 1) {
+      const previous = this.get(first.restartedFrom);
+      if (!previous || previous.supersededBy !== first.id) break;
+      first = previous;
+    }
+    return first;
+  }
+
+  markReady(id: number, at: string): boolean {
+    return this.statements.markReady.run(at, id).changes === 1;
+  }
+
+  markReadyFailed(id: number, reason: string): boolean {
+    return this.statements.markReadyFailed.run(reason, id).changes === 1;
+  }
+
+  /** Records a run's end with a restart due (first writer wins, like finish). */
+  finishRestarting(id: number, end: ProcessEnd, dueAt: string): boolean {
+    const { status: _status, ...fields } = end;
+    return this.statements.finishRestarting.run({ id, ...fields, dueAt }).changes === 1;
+  }
+
+  finishCrashLoop(id: number, end: ProcessEnd): boolean {
+    const { status: _status, ...fields } = end;
+    return this.statements.finishCrashLoop.run({ id, ...fields }).changes === 1;
+  }
+
+  /** Inside the transaction that inserts the next run: false when another writer already moved the row on. */
+  supersede(id: number, next: number): boolean {
+    return this.statements.supersede.run({ id, next }).changes === 1;
+  }
+
+  cancelRestart(id: number, by: string): boolean {
+    return this.statements.cancelRestart.run({ id, by }).changes === 1;
+  }
+
+  giveUpRestart(id: number, reason: string): boolean {
+    return this.statements.giveUpRestart.run({ id, reason }).changes === 1;
+  }
+
+  listRestarting(): ProcessRecord[] {
+    return (this.statements.listRestarting.all() as Row[]).map(toRecord);
+  }
+
+  requestRestart(id: number, by: string): void {
+    this.statements.requestRestart.run(by, by, id);
+  }
+
+  resetStreak(id: number): void {
+    this.statements.resetStreak.run(id);
+  }
+
+  copyStatusMessage(fromId: number, toId: number): void {
+    this.statements.setStatusMessageFrom.run({ from: fromId, id: toId });
+  }
+
+  /** The runs before this one in its policy-restart chain, newest first. */
+  previousRuns(id: number, limit: number): ProcessRecord[] {
+    return (this.statements.previousRuns.all({ id, limit }) as Row[]).map(toRecord);
   }
 
   countActive(agentName: string): number {

@@ -94,7 +94,7 @@ describe('/process command handlers', () => {
       ['logs', { pid: mine.pid, lines: 0 }, /lines must be an integer from 1 to 1000 \(got 0\)/],
       ['logs', { pid: mine.pid, lines: '1001' }, /lines must be an integer from 1 to 1000/],
       ['logs', { pid: mine.pid, stream: 'stdboth' }, /stream must be one of stdout, stderr, both \(got "stdboth"\)/],
-      ['list', { filter: 'zombie' }, /filter must be one of all, running, exited, killed, lost/],
+      ['list', { filter: 'zombie' }, /filter must be one of all, running, exited, killed, lost, restarting, crash_loop/],
       ['kill', { pid: mine.pid, force: 'maybe' }, /force must be true or false/],
       ['explode', {}, /Unknown \/process subcommand "explode"/],
     ];

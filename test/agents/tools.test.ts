@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../src/agents/agent-config.js';
+import { buildPreamble } from '../../src/agents/preamble.js';
 import { runToolCall, TOOL_DEFINITIONS, type ToolContext } from '../../src/agents/tools.js';
 import { silentLogger } from '../../src/logger.js';
 import { isAlive } from '../support/child-cleanup.js';
@@ -25,7 +26,7 @@ describe('tools', () => {
   it('are the public contract: names and parameters', () => {
     const shapes = Object.fromEntries(TOOL_DEFINITIONS.map((t) => [t.function.name, Object.keys((t.function.parameters as any).properties ?? {})]));
     expect(shapes).toEqual({
-      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty'],
+      start_process: ['command', 'working_directory', 'process_type', 'name', 'category', 'timeout_seconds', 'model_for_hooks', 'hooks', 'interactive', 'tty', 'ready', 'restart'],
       add_process_hooks: ['pid', 'hooks'],
       get_process_status: ['pid'],
       get_process_output: ['pid', 'stream', 'lines', 'cursor', 'grep'],
@@ -64,7 +65,7 @@ describe('tools', () => {
     expect(notJson.error).toMatch(/not valid JSON/);
     expect(notJson.error).toContain('{"pid": 1234}');
     expect(wrongType.error).toMatch(/pid must be an integer .*\(got "twelve"\)/);
-    expect(badFilter.error).toMatch(/filter must be one of all, running, exited, killed, lost \(got "zombie"\)/);
+    expect(badFilter.error).toMatch(/filter must be one of all, running, exited, killed, lost, restarting, crash_loop \(got "zombie"\)/);
     expect(badType.error).toMatch(/process_type must be one of background, concurrent/);
     expect(unknownTool).toMatchObject({ code: 'UNKNOWN_TOOL' });
     expect(unknownTool.hint).toContain('start_process');
@@ -101,6 +102,41 @@ describe('tools', () => {
     expect(stopped.json).toMatchObject({ ok: true, status: 'killed', signal: 'SIGTERM' });
     const again = await call(ctx, 'stop_process', { pid: record.pid });
     expect(again.json).toMatchObject({ ok: false, code: 'PROCESS_NOT_RUNNING' });
+  });
+
+  it('start_process takes ready and restart; status, list and the preamble show starting → ready, restarts and the pending restart', async () => {
+    const h = await startHarness();
+    const ctx = toolContext(h);
+    const started = await call(ctx, 'start_process', {
+      command: script(`console.log('booting'); setTimeout(() => console.log('Listening now'), 400); setTimeout(() => process.exit(1), 1500)`),
+      ready: { pattern: '(?i)listening', timeout_seconds: 20 },
+      restart: { on: 'failure', backoff_seconds: 30, max_backoff_seconds: 30 },
+      hooks: [{ trigger: { type: 'on_ready' }, action: 'notify_channel' }],
+    });
+    expect(started.json).toMatchObject({
+      ok: true,
+      readiness: 'starting; ready when line /(?i)listening/ within 20s; on_ready / on_ready_timeout hooks tell you',
+      restart: 'on failure, at most 5 in a row, backoff 30s doubling to 30s, reset after 30s up',
+    });
+    const pid = started.json.pid as number;
+    const first = h.manager.find({ pid, agentName: 'main' })!;
+    expect((await call(ctx, 'get_process_status', { pid })).json).toMatchObject({ readiness: expect.stringMatching(/^starting \(not ready yet\); probe: line/) });
+    expect(buildPreamble({ manager: h.manager, hooks: h.hooks }, 'main')).toMatch(new RegExp(`- pid ${pid} background: .* \\(starting, up \\d+s\\)`));
+    const waited = await call(ctx, 'wait_for_process', { pid, until: 'ready', timeout_seconds: 20 });
+    expect(waited.json).toMatchObject({ ok: true, until: 'ready', held: true, status: 'running' });
+    expect(h.manager.find({ id: first.id })!.readyAt).toEqual(expect.any(String));
+    const ready = (await call(ctx, 'list_processes', {})).json.processes[0];
+    expect(ready).toMatchObject({ pid, status: 'running', readiness: 'ready' });
+    // It crashes: the restart waits 30 s, stored; the pid still answers, as restarting.
+    await waitFor(() => h.manager.find({ id: first.id })!.status === 'restarting', { timeoutMs: 10_000 });
+    const pending = (await call(ctx, 'get_process_status', { pid })).json;
+    expect(pending).toMatchObject({ status: 'restarting', exit_code: 1, next_run: expect.stringMatching(/^due .* \(in \d+s\)$/) });
+    expect(buildPreamble({ manager: h.manager, hooks: h.hooks }, 'main')).toMatch(new RegExp(`- pid ${pid} background: .* \\(restarting in \\d+s after exit 1\\)`));
+    expect((await call(ctx, 'list_processes', { filter: 'restarting' })).json.processes.map((p: any) => p.pid)).toEqual([pid]);
+    // Stopping it cancels the pending restart.
+    const stopped = await call(ctx, 'stop_process', { pid });
+    expect(stopped.json).toMatchObject({ ok: true, status: 'killed' });
+    expect(h.manager.find({ id: first.id })).toMatchObject({ status: 'killed', restartDueAt: null });
   });
 
   it('get_process_output reads only what is new since a cursor, and grep filters without consuming', async () => {

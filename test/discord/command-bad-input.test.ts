@@ -84,8 +84,8 @@ const CASES: BadInteraction[] = [
   { name: 'logs: lines as a string option', command: inAlpha('logs', () => [{ name: 'pid', type: 4, value: alphaRow.pid! }, { name: 'lines', type: 3, value: 'ten' }]), says: /^Invalid input: lines must be an integer from 1 to 1000 \(got "ten"\)$/ },
   { name: 'logs: lines as a fraction', command: inAlpha('logs', () => [{ name: 'pid', type: 4, value: alphaRow.pid! }, { name: 'lines', type: 10, value: 2.5 }]), says: /^Invalid input: lines must be an integer from 1 to 1000 \(got 2\.5\)$/ },
   { name: 'logs: unknown stream', command: inAlpha('logs', () => ({ pid: alphaRow.pid!, stream: 'stdin' })), says: /^Invalid input: stream must be one of stdout, stderr, both \(got "stdin"\)$/ },
-  { name: 'list: unknown filter', command: inAlpha('list', () => ({ filter: 'zombie' })), says: /^Invalid input: filter must be one of all, running, exited, killed, lost \(got "zombie"\)$/ },
-  { name: 'list: filter as a number', command: inAlpha('list', () => [{ name: 'filter', type: 4, value: 3 }]), says: /^Invalid input: filter must be one of all, running, exited, killed, lost \(got 3\)$/ },
+  { name: 'list: unknown filter', command: inAlpha('list', () => ({ filter: 'zombie' })), says: /^Invalid input: filter must be one of all, running, exited, killed, lost, restarting, crash_loop \(got "zombie"\)$/ },
+  { name: 'list: filter as a number', command: inAlpha('list', () => [{ name: 'filter', type: 4, value: 3 }]), says: /^Invalid input: filter must be one of all, running, exited, killed, lost, restarting, crash_loop \(got 3\)$/ },
   { name: 'status: pid 0', command: inAlpha('status', () => ({ pid: 0 })), says: /^Invalid input: pid must be a positive process id \(got 0\)$/ },
   { name: 'status: pid -4', command: inAlpha('status', () => ({ pid: -4 })), says: /^Invalid input: pid must be a positive process id \(got -4\)$/ },
   { name: 'kill: pid as a string option', command: inAlpha('kill', () => [{ name: 'pid', type: 3, value: 'abc' }]), says: /^Invalid input: pid must be a positive process id \(got "abc"\)$/ },
@@ -139,6 +139,9 @@ const CASES: BadInteraction[] = [
   { name: 'button proc:kill of another agent\'s row', button: () => ({ customId: `proc:kill:${betaRow.id}` }), says: () => new RegExp(`^No such process: process #${betaRow.id} is not one of agent alpha's$`) },
   { name: 'button proc:logs of another agent\'s row', button: () => ({ customId: `proc:logs:${betaRow.id}` }), says: () => new RegExp(`^No such process: process #${betaRow.id} is not one of agent alpha's$`) },
   { name: 'button proc:kill by a user outside the allow-list', button: () => ({ customId: `proc:kill:${alphaRow.id}`, userId: OUTSIDER }), says: /^You are not allowed to do that here: / },
+  { name: 'button proc:restart by a user outside the allow-list', button: () => ({ customId: `proc:restart:${alphaRow.id}`, userId: OUTSIDER }), says: /^You are not allowed to do that here: .*the Restart button/ },
+  { name: 'button proc:restart of another agent\'s row', button: () => ({ customId: `proc:restart:${betaRow.id}` }), says: () => new RegExp(`^No such process: process #${betaRow.id} is not one of agent alpha's$`) },
+  { name: 'button proc:restart:abc', button: () => ({ customId: 'proc:restart:abc' }), says: /^This button is not one Chorus knows \("proc:restart:abc"\)/ },
 ];
 
 describe('bad slash commands and buttons get an ephemeral answer that says what to do, and change nothing', () => {

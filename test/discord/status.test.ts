@@ -46,7 +46,7 @@ describe('live status messages of background processes', () => {
     expect(posted.interactionId).toBeNull();
     expect(field(posted, 'PID')).toBe(String(record.pid));
     expect(field(posted, 'Command')).toContain('tick');
-    expect(customIds(posted)).toEqual([`proc:kill:${record.id}`, `proc:logs:${record.id}`]);
+    expect(customIds(posted)).toEqual([`proc:kill:${record.id}`, `proc:restart:${record.id}`, `proc:logs:${record.id}`]);
     expect(h.manager.find({ id: record.id })?.statusChannelId).toBe(ALPHA_CHANNEL);
 
     const running = await h.server.waitForEdit((edit) => edit.messageId === posted.id && /tick \d/.test(embedOf(edit.message).description)
@@ -57,7 +57,7 @@ describe('live status messages of background processes', () => {
     expect(field(final.message, 'Exit code')).toBe('code 3');
     expect(embedOf(final.message).color).toBe(STATE_COLOURS.failure);
     expect(embedOf(final.message).description).toContain('tick 19');
-    expect(customIds(final.message)).toEqual([`proc:logs:${record.id}`]);
+    expect(customIds(final.message)).toEqual([`proc:restart:${record.id}`, `proc:logs:${record.id}`]);
     // One message for the process, in its agent's channel only.
     expect(h.server.messages(ALPHA_CHANNEL).filter(isStatusOf(record))).toHaveLength(1);
     expect(h.server.messages(BETA_CHANNEL)).toEqual([]);

@@ -78,7 +78,7 @@ describe('parseHookSpecs', () => {
       'hooks[1].actoin is not a known key (allowed: trigger, action, context_message, output_delay_seconds, max_fires)',
     );
     expect(refusalOf({ trigger: { type: 'on_exit', filter: 'failure' }, action: 'stop_process' })).toBe(
-      'hooks[1].trigger.filter is not a known key (allowed: type, exit_filter, pattern, stream, timeout_seconds)',
+      'hooks[1].trigger.filter is not a known key (allowed: type, exit_filter, pattern, stream, timeout_seconds, idle_seconds, memory_mb, cpu_percent, for_seconds)',
     );
   });
 
@@ -95,13 +95,13 @@ describe('parseHookSpecs', () => {
   });
 
   it('refuses a missing or unknown trigger', () => {
-    expect(refusalOf({ action: 'stop_process' })).toBe('hooks[1].trigger is missing: it must be an object with a type of on_exit, on_output_match, on_timeout');
+    expect(refusalOf({ action: 'stop_process' })).toBe('hooks[1].trigger is missing: it must be an object with a type of on_exit, on_output_match, on_timeout, on_ready, on_ready_timeout, on_idle, on_resource');
     expect(refusalOf({ trigger: 'on_exit', action: 'stop_process' })).toBe(
-      'hooks[1].trigger must be an object with a type of on_exit, on_output_match, on_timeout (got "on_exit")',
+      'hooks[1].trigger must be an object with a type of on_exit, on_output_match, on_timeout, on_ready, on_ready_timeout, on_idle, on_resource (got "on_exit")',
     );
-    expect(refusalOf({ trigger: {}, action: 'stop_process' })).toBe('hooks[1].trigger.type is missing: it must be one of on_exit, on_output_match, on_timeout');
+    expect(refusalOf({ trigger: {}, action: 'stop_process' })).toBe('hooks[1].trigger.type is missing: it must be one of on_exit, on_output_match, on_timeout, on_ready, on_ready_timeout, on_idle, on_resource');
     expect(refusalOf({ trigger: { type: 'on_crash' }, action: 'stop_process' })).toBe(
-      'hooks[1].trigger.type must be one of on_exit, on_output_match, on_timeout (got "on_crash")',
+      'hooks[1].trigger.type must be one of on_exit, on_output_match, on_timeout, on_ready, on_ready_timeout, on_idle, on_resource (got "on_crash")',
     );
     expect(refusalOf({ trigger: { type: 'on_exit', exit_filter: 'error' }, action: 'stop_process' })).toBe(
       'hooks[1].trigger.exit_filter must be one of any, success, failure (got "error")',
@@ -110,13 +110,13 @@ describe('parseHookSpecs', () => {
 
   it('refuses a missing or unknown action', () => {
     expect(refusalOf({ trigger: { type: 'on_exit' } })).toBe(
-      'hooks[1].action is missing: it must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel',
+      'hooks[1].action is missing: it must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel, restart_process',
     );
     expect(refusalOf({ ...onExit, action: 'kill' })).toBe(
-      'hooks[1].action must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel (got "kill")',
+      'hooks[1].action must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel, restart_process (got "kill")',
     );
     expect(refusalOf({ ...onExit, action: 3 })).toBe(
-      'hooks[1].action must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel (got 3)',
+      'hooks[1].action must be one of stop_process, stop_branch, inject_context, spawn_branch, notify_channel, restart_process (got 3)',
     );
   });
 
