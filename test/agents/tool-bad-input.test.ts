@@ -11,6 +11,7 @@ import { isAlive } from '../support/child-cleanup.js';
 import { listRunDirs } from '../support/cli.js';
 import { waitFor } from '../support/wait-for.js';
 import { node, startHarness, type Harness } from './harness.js';
+import { fixture } from '../support/fixtures.js';
 
 interface BadCall {
   name: string;
@@ -22,7 +23,7 @@ interface BadCall {
   says: RegExp | (() => RegExp);
 }
 
-const forever = `${node} ${JSON.stringify(join(import.meta.dirname, '..', 'fixtures', 'forever.mjs'))}`;
+const forever = `${node} ${JSON.stringify(fixture('forever.mjs'))}`;
 const UNKNOWN_PID = 999_999_999;
 const GOOD_HOOK = { trigger: { type: 'on_exit' }, action: 'notify_channel' };
 /** A command that leaves a trace in the workspace if it ever runs. */

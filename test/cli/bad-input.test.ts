@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../support/child-cleanup.js';
 import { listRunDirs, parseJson, runCli } from '../support/cli.js';
 import { waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
 type Row = { id: number; pid: number; status: string };
 
@@ -18,7 +19,7 @@ interface BadInput {
   says: RegExp;
 }
 
-const forever = join(import.meta.dirname, '..', 'fixtures', 'forever.mjs');
+const forever = fixture('forever.mjs');
 const UNKNOWN_PID = '999999999';
 
 // One home for the whole file, set up once; every case must leave it exactly as it was.

@@ -2,7 +2,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HookEngine } from '../../src/hooks/hook-engine.js';
 import { JournalPort } from '../../src/hooks/journal-port.js';
@@ -14,8 +13,9 @@ import { parseJson, runCli } from '../support/cli.js';
 import { startSupervisor } from '../support/supervisor-process.js';
 import { makeTempHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
-const PRINTER = fileURLToPath(new URL('../fixtures/gated-printer.mjs', import.meta.url));
+const PRINTER = fixture('gated-printer.mjs');
 const opened: Array<() => Promise<void>> = [];
 
 afterEach(async () => {

@@ -6,8 +6,9 @@ import { freePort } from '../support/free-port.js';
 import { RecoveryHome, trackGroup } from '../support/recovery-home.js';
 import { startSupervisor } from '../support/supervisor-process.js';
 import { waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
-const LATE_SERVER = join(import.meta.dirname, '..', 'fixtures', 'late-server.mjs');
+const LATE_SERVER = fixture('late-server.mjs');
 
 interface StatusJson {
   id: number;

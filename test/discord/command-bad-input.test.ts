@@ -8,6 +8,7 @@ import { isAlive } from '../support/child-cleanup.js';
 import { listRunDirs } from '../support/cli.js';
 import { waitFor } from '../support/wait-for.js';
 import { ALPHA_CHANNEL, BETA_CHANNEL, GENERAL, OUTSIDER, TIMEOUT_MS, spawnBackground, startHarness, type Harness } from './harness.js';
+import { fixture } from '../support/fixtures.js';
 
 interface BadInteraction {
   name: string;
@@ -20,7 +21,7 @@ interface BadInteraction {
   says: RegExp | (() => RegExp);
 }
 
-const forever = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(import.meta.dirname, '..', 'fixtures', 'forever.mjs'))}`;
+const forever = `${JSON.stringify(process.execPath)} ${JSON.stringify(fixture('forever.mjs'))}`;
 const UNKNOWN_PID = 999_999;
 const NOT_BOUND = /^No agent is bound to this channel: use \/agent bind <name> to bind one$/;
 const DM_REFUSED = /^This works only in a server channel: Chorus commands work in a channel bound to an agent, not in direct messages$/;

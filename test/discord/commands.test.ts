@@ -1,6 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { agentConfigPath, loadAgentConfig } from '../../src/agents/agent-config.js';
@@ -12,6 +10,7 @@ import {
   ALLOWED_USER, ALPHA_CHANNEL, BETA_CHANNEL, DEV_USER, DEVS_ROLE, GENERAL, OPERATORS_ROLE, OUTSIDER, TIMEOUT_MS,
   spawnBackground, startHarness, ticker,
 } from './harness.js';
+import { fixture as fixturePath } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
 
@@ -230,7 +229,7 @@ describe('slash commands through the real discord.js client', () => {
 
   it('defers a stop that takes the grace period, then answers with the outcome', async () => {
     const h = await startHarness();
-    const fixture = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'ignores-sigterm.mjs');
+    const fixture = fixturePath('ignores-sigterm.mjs');
     const record = await spawnBackground(h, h.alpha, `${node} ${JSON.stringify(fixture)}`);
     await waitFor(() => h.manager.tail(record.id)?.some((line) => line.text.startsWith('ready')), { timeoutMs: TIMEOUT_MS, what: 'the fixture to start' });
     const sent = h.server.sendCommand({ name: 'process', subcommand: 'kill', options: { pid: record.pid! }, channelId: ALPHA_CHANNEL });

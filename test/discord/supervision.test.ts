@@ -7,9 +7,10 @@ import type { Payload, StoredMessage } from '../support/fake-discord.js';
 import { freePort } from '../support/free-port.js';
 import { waitFor } from '../support/wait-for.js';
 import { ALLOWED_USER, ALPHA_CHANNEL, OUTSIDER, TIMEOUT_MS, startHarness, type Harness } from './harness.js';
+import { fixture } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
-const LATE_SERVER = join(import.meta.dirname, '..', 'fixtures', 'late-server.mjs');
+const LATE_SERVER = fixture('late-server.mjs');
 
 type Embed = Payload & { title: string; description: string; color: number; fields: Array<{ name: string; value: string }> };
 const embedOf = (message: { embeds: Payload[] }) => message.embeds[0] as Embed;

@@ -7,10 +7,11 @@ import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { startManager } from '../support/manager.js';
 import { RecordingPort } from '../support/recording-port.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
 const script = (code: string) => `${node} -e ${JSON.stringify(code)}`;
-const ALLOCATES = join(import.meta.dirname, '..', 'fixtures', 'allocates.mjs');
+const ALLOCATES = fixture('allocates.mjs');
 
 async function setup() {
   const { manager } = await startManager({ resourceIntervalMs: 200 });

@@ -5,8 +5,9 @@ import { AppError } from '../../src/errors.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
-const command = [process.execPath, join(import.meta.dirname, '..', 'fixtures', 'prints-env.mjs')].map((w) => JSON.stringify(w)).join(' ');
+const command = [process.execPath, fixture('prints-env.mjs')].map((w) => JSON.stringify(w)).join(' ');
 
 const SECRETS = {
   DISCORD_TOKEN: 'discord-token-value',

@@ -10,8 +10,9 @@ import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { isAlive, trackPid } from '../support/child-cleanup.js';
 import { startManager, type TestManager } from '../support/manager.js';
 import { waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
-const foreverFixture = join(import.meta.dirname, '..', 'fixtures', 'forever.mjs');
+const foreverFixture = fixture('forever.mjs');
 
 /** A process Chorus did not start, leading its own group like a Chorus process would. */
 async function startStranger(): Promise<number> {

@@ -9,11 +9,12 @@ import { isAlive, trackPid } from '../support/child-cleanup.js';
 import { hostPid } from '../support/host-pid.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
+import { fixture as fixturePath } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
 
 function fixture(name: string, ...args: string[]): string {
-  return [node, JSON.stringify(join(import.meta.dirname, '..', 'fixtures', name)), ...args].join(' ');
+  return [node, JSON.stringify(fixturePath(name)), ...args].join(' ');
 }
 
 /** Spawns a fixture and waits until it has printed a line starting with each of `roles`; returns "<role> <pid>" pids. */

@@ -10,12 +10,13 @@ import { trackPid } from '../support/child-cleanup.js';
 import { hostPid } from '../support/host-pid.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
+import { fixture as fixturePath } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 function fixture(name: string, ...args: (string | number)[]): string {
-  return [node, JSON.stringify(join(import.meta.dirname, '..', 'fixtures', name)), ...args].join(' ');
+  return [node, JSON.stringify(fixturePath(name)), ...args].join(' ');
 }
 
 function sizeOf(path: string): number {

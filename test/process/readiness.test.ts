@@ -11,9 +11,10 @@ import { freePort } from '../support/free-port.js';
 import { startManager } from '../support/manager.js';
 import { RecordingPort } from '../support/recording-port.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+const FIXTURES = fixture('');
 const lateServer = (port: number, listenDelayMs: number, healthyDelayMs = 0) =>
   `${node} ${JSON.stringify(join(FIXTURES, 'late-server.mjs'))} ${port} ${listenDelayMs} ${healthyDelayMs}`;
 

@@ -10,9 +10,10 @@ import { AGENT, RecoveryHome, trackGroup } from '../support/recovery-home.js';
 import { RecordingPort } from '../support/recording-port.js';
 import { startSupervisor } from '../support/supervisor-process.js';
 import { nextEvent, waitFor } from '../support/wait-for.js';
+import { fixture } from '../support/fixtures.js';
 
 const node = JSON.stringify(process.execPath);
-const CRASH_THEN_STAY = join(import.meta.dirname, '..', 'fixtures', 'crash-then-stay.mjs');
+const CRASH_THEN_STAY = fixture('crash-then-stay.mjs');
 /** The fixture's counter lives in the agent's workspace: a sandboxed child sees nothing else of the home. */
 const workspaceFile = (home: string, name: string) => {
   const dir = join(home, 'agents', 'demo', 'workspace');

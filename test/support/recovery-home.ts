@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { agentOwnerLoader } from '../../src/agents/agent-config.js';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { ProcessManager } from '../../src/process/process-manager.js';
@@ -14,9 +13,10 @@ import { isAlive, trackPid } from './child-cleanup.js';
 import { parseJson, runCli } from './cli.js';
 import { makeTempHome } from './temp-home.js';
 import { waitFor } from './wait-for.js';
+import { fixture } from './fixtures.js';
 
-export const TICKER = fileURLToPath(new URL('../fixtures/crash-ticker.mjs', import.meta.url));
-export const SLEEPER = fileURLToPath(new URL('../fixtures/crash-sleep.mjs', import.meta.url));
+export const TICKER = fixture('crash-ticker.mjs');
+export const SLEEPER = fixture('crash-sleep.mjs');
 export const AGENT = 'demo';
 
 /** Process groups and pids a test started; all are SIGKILLed after it, and checked gone. */
