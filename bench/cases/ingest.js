@@ -44,7 +44,8 @@ export default async function ingest({ runs = 5, megabytes = 100, withPm2 = true
       rmSync(log, { force: true });
     },
     async chorus(i) {
-      const end = join(home, `end-chorus-${i}`);
+      // In the agent's workspace: a confined child sees nothing else of the home.
+      const end = join(agent.workspace, `end-chorus-${i}`);
       const before = selfCpuSeconds();
       const record = await supervisor.manager.spawn({ agent, command: node('write-lines.js', bytes, end) });
       // Until Chorus has read every byte, fed it to the hooks and the tail, and recorded the end.
