@@ -9,7 +9,7 @@ function isUnder(path: string, dir: string): boolean {
 
 /** Hidden from confined processes: their /tmp is a private one. */
 function isHiddenBySandbox(path: string): boolean {
-  const real = realpathSync(FIXTURES_SOURCE);
+  const real = realpathSync(path);
   return [...new Set(['/tmp', realpathSync(tmpdir())])].some((dir) => isUnder(real, dir) || isUnder(path, dir));
 }
 

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { AppError } from '../errors.js';
-import { matchLine } from '../hooks/safe-pattern.js';
+import { matchLine } from '../safe-pattern.js';
 import { fileSize, logPath, readLastLines } from '../process/log-reader.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
 import { stripTerminal } from '../process/terminal.js';

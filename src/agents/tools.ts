@@ -1,6 +1,6 @@
 import { AppError, describeValue, errorMessage, invalidField, isAppError } from '../errors.js';
 import type { HookEngine } from '../hooks/hook-engine.js';
-import { compileSafePattern } from '../hooks/safe-pattern.js';
+import { compileSafePattern } from '../safe-pattern.js';
 import type { Logger } from '../logger.js';
 import { describeEnd, type ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessCategory, ProcessRecord, ProcessType, StatusFilter } from '../store/process-repo.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
-import { matchLine } from '../hooks/safe-pattern.js';
+import { matchLine } from '../safe-pattern.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
 import { describeEnd } from '../process/process-manager.js';

@@ -6,7 +6,7 @@ import type { LineEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
-import { compileSafePattern, matchLine } from './safe-pattern.js';
+import { compileSafePattern, matchLine } from '../safe-pattern.js';
 import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
 import { IdleWatch, ResourceWatch } from './watchdogs.js';
 

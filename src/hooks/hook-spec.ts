@@ -1,5 +1,5 @@
 import { AppError, describeValue } from '../errors.js';
-import { compileSafePattern } from './safe-pattern.js';
+import { compileSafePattern } from '../safe-pattern.js';
 
 export const HOOK_TRIGGER_TYPES = ['on_exit', 'on_output_match', 'on_timeout', 'on_ready', 'on_ready_timeout', 'on_idle', 'on_resource'] as const;
 export const EXIT_FILTERS = ['any', 'success', 'failure'] as const;

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { isAppError } from '../../src/errors.js';
+import { isAppError } from '../src/errors.js';
 import {
   BACKTRACKING_LINE_LIMIT,
   compileSafePattern,
@@ -8,7 +8,7 @@ import {
   MATCH_LINE_LIMIT,
   matchLine,
   PATTERN_MAX_COST,
-} from '../../src/hooks/safe-pattern.js';
+} from '../src/safe-pattern.js';
 
 function refusal(raw: string, field = 'pattern'): string {
   try {
@@ -170,7 +170,7 @@ describe('regex safety', () => {
         expect(worstMs, raw).toBeLessThan(1000);
       }
     }
-    // The measured times, for a person tuning the limits: CHORUS_TEST_REPORT=1 npx vitest run test/hooks/safe-pattern.test.ts
+    // The measured times, for a person tuning the limits: CHORUS_TEST_REPORT=1 npx vitest run test/safe-pattern.test.ts
     if (process.env.CHORUS_TEST_REPORT) console.log(report.join('\n'));
   });
 
