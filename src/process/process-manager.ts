@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
@@ -27,7 +27,7 @@ import { signalProcess, type SendableSignal } from './signals.js';
 import { stripTerminal } from './terminal.js';
 import { SandboxHost, type SandboxSettings } from './sandbox.js';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Readiness } from './readiness.js';
 import { RestartEngine } from './restart-policy.js';
 
@@ -37,11 +37,17 @@ export interface ProcessManagerOptions {
   log: Logger;
   graceMs?: number;
   logCapBytes?: number;
-  /** How often new rows from other processes (the CLI) are looked for, and a slice of the safety net runs. */
+  /**
+   * The slow poll while nothing changes: a slice of the safety net and of the identity round, and rows another
+   * process (the CLI) wrote whose write event was missed. Rows written are seen at once through the store's write
+   * events; ends through the exit files' events. While a spawn is in progress, or a run directory could not be
+   * watched, the poll runs at least once a second.
+   */
   pollIntervalMs?: number;
   /**
    * Ends are seen through the exit file's directory event (and a child's exit); as a safety net every watched process
-   * is also probed once per this period, spread over the polls.
+   * is also probed (`kill(pid, 0)`) once per this period, spread over the polls: an end whose event was missed is
+   * seen within this period plus one poll.
    */
   safetyNetMs?: number;
   /** The resource sampling rate while someone looks (a status message, a watchdog); nothing is sampled while nobody does. */
@@ -78,6 +84,12 @@ interface Entry {
   /** When the last output line was read (epoch ms: a Date per line would cost a chatty child); stored with the offsets. */
   lastOutputAtMs: number | null;
 }
+
+/** Default slow poll, and the rate the poll never falls below while a spawn is in progress or a monitor has no watch. */
+const DEFAULT_POLL_MS = 5_000;
+const BUSY_POLL_MS = 1_000;
+/** A write to the store is looked at this long after its event, so one look covers a spawner's few transactions. */
+const STORE_SETTLE_MS = 20;
 
 /** How long a paused group may take to stop entirely before the rotation goes ahead without the pause. */
 const PAUSE_CONFIRM_MS = 200;
@@ -154,12 +166,16 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly readiness: Readiness;
   private readonly entries = new Map<number, Entry>();
   private readonly positionListeners: Array<(processIds: readonly number[]) => void> = [];
-  private readonly timers: NodeJS.Timeout[] = [];
+  private pollTimer: NodeJS.Timeout | undefined;
+  private storeTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private storeWatcher: FSWatcher | undefined;
   private isSupervising = false;
   private isClosed = false;
   private hasSpawnsInProgress = false;
   private dataVersion = -1;
-  private lastOffsetFlush = 0;
+  private lastReconcileAt = 0;
+  private reconciling: Promise<void> | undefined;
 
   constructor(private readonly options: ProcessManagerOptions) {
     super();
@@ -169,7 +185,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.log = options.log.child({ module: 'process' });
     this.graceMs = options.graceMs ?? DEFAULT_KILL_GRACE_MS;
     this.logCapBytes = options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES;
-    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_MS;
     this.safetyNet = new SpreadRound(options.safetyNetMs ?? 10_000, this.pollIntervalMs);
     this.identityRound = new SpreadRound(options.identityCheckMs ?? 300_000, this.pollIntervalMs);
     this.resources = new ResourceSampler({
@@ -234,8 +250,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const warning = this.sandbox.warning();
     if (warning) this.log.warn({ fix: 'apt-get install bubblewrap, or CHORUS_SANDBOX=off to silence this' }, warning);
     await this.reconcile();
-    this.timers.push(setInterval(() => void this.poll(), this.pollIntervalMs));
-    for (const timer of this.timers) timer.unref();
+    this.watchStore();
+    this.schedulePoll();
     this.resources.start();
     this.log.info({ processes: this.entries.size, sandbox: this.sandbox.kind() }, 'supervising');
   }
@@ -441,7 +457,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.storeTimer);
+    clearTimeout(this.flushTimer);
+    this.storeWatcher?.close();
     this.resources.stop();
     this.readiness.close();
     this.restarts.close();
@@ -486,6 +505,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         log: this.log.child({ id: record.id }),
         onLine: (stream, line) => {
           this.dirtyOffsets.add(entry);
+          this.flushTimer ??= this.scheduleOffsetFlush();
           entry.lastOutputAtMs = Date.now();
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
           const text = record.isTty ? stripTerminal(line.text) : line.text;
@@ -581,6 +601,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   /** Settles or adopts every row the store says is active and this supervisor does not watch yet. */
   private async reconcile(): Promise<void> {
     this.dataVersion = this.supervisorRepo.dataVersion();
+    this.lastReconcileAt = Date.now();
     this.hasSpawnsInProgress = false;
     const pending: Promise<unknown>[] = [];
     for (const record of this.repo.listActive()) {
@@ -632,29 +653,100 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   }
 
   /**
-   * The slow part of following processes, cheap while they sleep: a slice of the safety net, the few monitors that
-   * have no watch (they are polled), rows other processes wrote, and the positions of processes that read output.
+   * The slow part of following processes, cheap while they sleep: a slice of the safety net and of the identity round,
+   * the few monitors that have no watch (they are polled), and rows other processes wrote whose event was missed. It
+   * runs every `pollIntervalMs` (5 s by default), at least once a second while a spawn is in progress or a monitor
+   * needs polling; a tick allocates nothing and touches the store only to read `PRAGMA data_version`.
    */
   private async poll(): Promise<void> {
+    this.pollTimer = undefined;
     if (this.isClosed) return;
+    let isBusy = false;
     try {
-      for (const entry of this.safetyNet.slice(() => this.entries.values())) this.probe(entry);
-      for (const entry of this.identityRound.slice(() => this.entries.values())) {
+      this.safetyNet.visit(() => this.entries.values(), (entry) => this.probe(entry));
+      this.identityRound.visit(() => this.entries.values(), (entry) => {
         if (this.entries.has(entry.record.id)) this.checkEnded(entry);
-      }
+      });
       for (const entry of this.entries.values()) {
         if (entry.monitor.needsPolling && !entry.ending) {
+          isBusy = true;
           entry.monitor.drainInBackground();
           this.checkEnded(entry);
         }
       }
-      const version = this.supervisorRepo.dataVersion();
-      // A spawner that dies mid-spawn writes nothing, so rows left to a lease are looked at again on every poll.
-      if (version !== this.dataVersion || this.hasSpawnsInProgress) await this.reconcile();
-      if (Date.now() - this.lastOffsetFlush >= this.offsetFlushMs) this.flushOffsets(false);
+      await this.reconcileIfWritten();
+      isBusy ||= this.hasSpawnsInProgress;
     } catch (error) {
       this.log.error({ err: error }, 'supervisor poll failed');
     }
+    this.schedulePoll(isBusy);
+  }
+
+  private schedulePoll(isBusy = false): void {
+    if (this.isClosed) return;
+    const delayMs = isBusy || !this.storeWatcher ? Math.min(this.pollIntervalMs, BUSY_POLL_MS) : this.pollIntervalMs;
+    this.pollTimer = setTimeout(() => void this.poll(), delayMs);
+    this.pollTimer.unref();
+  }
+
+  /** Adopts or settles the rows other processes wrote since the last look (a spawn by the CLI, a stored restart). */
+  private async reconcileIfWritten(): Promise<void> {
+    // One reconcile at a time; a write that came during it is compared with the version it read.
+    if (this.reconciling) await this.reconciling;
+    // A spawner that dies mid-spawn writes nothing, so rows left to a lease are looked at again on every poll.
+    if (this.supervisorRepo.dataVersion() === this.dataVersion && !this.hasSpawnsInProgress) return;
+    this.reconciling = this.reconcile().finally(() => { this.reconciling = undefined; });
+    await this.reconciling;
+  }
+
+  /**
+   * Rows another process writes are seen through the store's write events (a write to the WAL file), not found by a
+   * poll: a look `STORE_SETTLE_MS` after the event, and while writes keep coming (a client starting 1,000 processes)
+   * at most one reconcile a second. Our own writes raise events too; their look only reads `PRAGMA data_version`.
+   * Without an inotify watch the poll stays at once a second.
+   */
+  private watchStore(): void {
+    const path = this.options.db.name;
+    if (!path || path === ':memory:') return;
+    const names = new Set([basename(path), `${basename(path)}-wal`]);
+    try {
+      this.storeWatcher = watch(dirname(path), { persistent: false }, (_event, name) => {
+        if (name !== null && names.has(String(name))) this.onStoreWritten();
+      });
+      this.storeWatcher.on('error', (error) => {
+        this.log.warn({ err: error }, 'lost the watch on the store; polling it every second');
+        this.storeWatcher?.close();
+        this.storeWatcher = undefined;
+      });
+    } catch (error) {
+      this.log.warn({ err: error }, 'cannot watch the store; polling it every second');
+    }
+  }
+
+  private onStoreWritten(): void {
+    if (this.storeTimer || this.isClosed) return;
+    const delayMs = Math.max(STORE_SETTLE_MS, this.lastReconcileAt + BUSY_POLL_MS - Date.now());
+    this.storeTimer = setTimeout(() => {
+      this.storeTimer = undefined;
+      if (this.isClosed) return;
+      this.reconcileIfWritten().catch((error: unknown) => this.log.error({ err: error }, 'adopting written rows failed'));
+    }, delayMs);
+    this.storeTimer.unref();
+  }
+
+  /** Positions of processes that read output are stored `offsetFlushMs` after the first line, together. */
+  private scheduleOffsetFlush(): NodeJS.Timeout | undefined {
+    if (this.isClosed) return undefined;
+    const timer = setTimeout(() => {
+      this.flushTimer = undefined;
+      try {
+        this.flushOffsets(false);
+      } catch (error) {
+        this.log.error({ err: error }, 'storing read positions failed');
+      }
+    }, this.offsetFlushMs);
+    timer.unref();
+    return timer;
   }
 
   /**
@@ -694,9 +786,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     });
   }
 
-  /** Offsets are stored about once a second, in one transaction for all processes, and at every end. */
+  /** Offsets are stored a second after a process read output, in one transaction for all that did, and at every end. */
   private flushOffsets(isAll: boolean): void {
-    this.lastOffsetFlush = Date.now();
     const dirty = isAll ? [...this.entries.values()] : [...this.dirtyOffsets];
     // Our own writes bump data_version for other connections only, so no reconcile is triggered by this.
     if (dirty.length) this.storePositions(dirty);

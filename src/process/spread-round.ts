@@ -1,6 +1,6 @@
 /**
  * Visits every item once per period, a slice per tick, so a check of many items never comes as a burst: with 1,000
- * items, a 10 s period and a 500 ms tick, each tick visits 50.
+ * items, a 10 s period and a 5 s tick, each tick visits 500. A tick allocates nothing; a round copies the items once.
  */
 export class SpreadRound<T> {
   private round: T[] = [];
@@ -8,16 +8,21 @@ export class SpreadRound<T> {
 
   constructor(private readonly periodMs: number, private readonly tickMs: number) {}
 
-  /** The items to visit this tick; a new round starts from `items()` when the last one is done. */
-  slice(items: () => Iterable<T>): T[] {
+  /** Calls `visit` with this tick's items; a new round starts from `items()` when the last one is done. */
+  visit(items: () => Iterable<T>, visit: (item: T) => void): void {
     if (this.next >= this.round.length) {
       this.round = [...items()];
       this.next = 0;
     }
     const ticksPerRound = Math.max(1, Math.floor(this.periodMs / this.tickMs));
-    const count = Math.ceil(this.round.length / ticksPerRound);
-    const slice = this.round.slice(this.next, this.next + count);
-    this.next += count;
+    const end = Math.min(this.round.length, this.next + Math.ceil(this.round.length / ticksPerRound));
+    while (this.next < end) visit(this.round[this.next++]!);
+  }
+
+  /** The items to visit this tick, as an array. */
+  slice(items: () => Iterable<T>): T[] {
+    const slice: T[] = [];
+    this.visit(items, (item) => slice.push(item));
     return slice;
   }
 }

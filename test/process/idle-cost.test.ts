@@ -63,6 +63,16 @@ describe('a supervisor whose processes sleep', () => {
     expect(ended).toMatchObject({ status: 'exited', exitCode: 3 });
   });
 
+  it('adopts a process a client started through the write event of the store, with no poll to find it', async () => {
+    const { home, manager } = await startManager({ pollIntervalMs: 60_000, safetyNetMs: 600_000, identityCheckMs: 600_000 });
+    const { manager: client } = await startManager({ home, supervise: false });
+    const adopted = nextEvent<[ProcessRecord]>(manager, 'adopted', () => true, 10_000);
+    const record = await client.spawn({ agent: 'demo', command: 'sleep 30' });
+    const [seen] = await adopted;
+    expect(seen.id).toBe(record.id);
+    expect(manager.isWatching(record.id)).toBe(true);
+  });
+
   it('finds an adopted process that vanished without an exit file through the spread-out safety net', async () => {
     const { home } = await startManager({ supervise: false });
     const { manager: client } = await startManager({ home, supervise: false });
@@ -86,5 +96,12 @@ describe('SpreadRound', () => {
     expect(visited.flat()).toEqual(items);
     // The next round starts from the items as they are then.
     expect(round.slice(() => [7, 8])).toEqual([7]);
+  });
+
+  it('visits the same shares without building an array per tick', () => {
+    const round = new SpreadRound<number>(10_000, 5_000);
+    const seen: number[] = [];
+    for (let tick = 0; tick < 3; tick += 1) round.visit(() => [1, 2, 3], (item) => seen.push(item));
+    expect(seen).toEqual([1, 2, 3, 1, 2]);
   });
 });
