@@ -1,7 +1,7 @@
 // The pino logger from src/logger.ts keeps tokens, keys, authorization headers and environments out of the log.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.js';
+import { createLogger, redactSecrets } from '../src/logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -42,6 +42,32 @@ describe('logger', () => {
     expect(env!.env).toBe('[redacted]');
     expect(spawn!.spawn).toEqual({ command: 'npm test', env: '[redacted]' });
     expect(child).toMatchObject({ module: 'llm', agent: { token: '[redacted]' }, pid: 42, msg: 'a child logger' });
+  });
+
+  it('redacts inside errors (their fields and their cause) and leaves the logged objects as they were', () => {
+    const { log, lines, entries } = capture();
+    const cause = Object.assign(new Error('upstream'), { token: SECRETS[2] });
+    const error = Object.assign(new Error('request failed', { cause }), { request: { headers: { authorization: `Bearer ${SECRETS[4]}` } }, status: 401 });
+    log.error({ err: error }, 'an error');
+    log.error(error);
+    const config = { client: { apiKey: SECRETS[3], model: 'm' } };
+    log.info({ config }, 'a config');
+    for (const secret of SECRETS) expect(lines.join(''), secret).not.toContain(secret);
+    const [first, second, third] = entries();
+    for (const entry of [first, second]) {
+      expect(entry!.err).toMatchObject({ message: expect.stringContaining('request failed'), status: 401, request: { headers: { authorization: '[redacted]' } } });
+      expect(entry!.err.stack).toContain('request failed');
+    }
+    expect(third!.config).toEqual({ client: { apiKey: '[redacted]', model: 'm' } });
+    // What was logged is not changed.
+    expect(error.request.headers.authorization).toBe(`Bearer ${SECRETS[4]}`);
+    expect(cause.token).toBe(SECRETS[2]);
+    expect(config.client.apiKey).toBe(SECRETS[3]);
+  });
+
+  it('copies nothing when a line holds no secret', () => {
+    const object = { id: 1, nested: { pid: 2, list: [{ a: 1 }] } };
+    expect(redactSecrets(object)).toBe(object);
   });
 
   it('keeps what is not a secret, and logs nothing below its level', () => {
