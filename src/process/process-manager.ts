@@ -675,7 +675,6 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         }
       }
       await this.reconcileIfWritten();
-      isBusy ||= this.hasSpawnsInProgress;
     } catch (error) {
       this.log.error({ err: error }, 'supervisor poll failed');
     }
@@ -684,7 +683,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   private schedulePoll(isBusy = false): void {
     if (this.isClosed) return;
-    const delayMs = isBusy || !this.storeWatcher ? Math.min(this.pollIntervalMs, BUSY_POLL_MS) : this.pollIntervalMs;
+    const isFast = isBusy || this.hasSpawnsInProgress || !this.storeWatcher;
+    const delayMs = isFast ? Math.min(this.pollIntervalMs, BUSY_POLL_MS) : this.pollIntervalMs;
     this.pollTimer = setTimeout(() => void this.poll(), delayMs);
     this.pollTimer.unref();
   }
