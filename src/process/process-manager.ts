@@ -501,6 +501,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     };
     this.entries.set(record.id, entry);
     if (options.isSettling) return entry;
+    // Before the first read: lines already in the log (an adopted process) count for its readiness.
+    this.readiness.watch(record);
     entry.monitor.watch();
     options.child?.once('exit', () => this.checkEnded(entry));
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
@@ -508,7 +510,6 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
-    this.readiness.watch(record);
     this.restarts.armUptime(record);
     return entry;
   }
