@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
+import { findOnPath } from './find-program.js';
 import type { Socket } from 'node:net';
 import { AppError, errorMessage } from '../errors.js';
 import { readStat } from './proc-fs.js';
@@ -94,17 +94,7 @@ while (defined(my $h = readn(4))) {
 
 /** perl on `path` (the supervisor's PATH), as a shell would find it. */
 export function findPerl(path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, 'perl');
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
+  return findOnPath('perl', path) ?? undefined;
 }
 
 function frame(request: LaunchRequest): Buffer {
