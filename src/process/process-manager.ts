@@ -176,6 +176,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private storeTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private storeWatcher: FSWatcher | undefined;
+  /** Whether write events of the store arrive (its watch is dropped for a moment while a look is due). */
+  private isStoreWatched = false;
   private isSupervising = false;
   private isClosed = false;
   private hasSpawnsInProgress = false;
@@ -471,7 +473,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     clearTimeout(this.pollTimer);
     clearTimeout(this.storeTimer);
     clearTimeout(this.flushTimer);
-    this.storeWatcher?.close();
+    this.dropStoreWatch();
     this.resources.stop();
     this.readiness.close();
     this.restarts.close();
@@ -689,7 +691,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   private schedulePoll(isBusy = false): void {
     if (this.isClosed) return;
-    const isFast = isBusy || this.hasSpawnsInProgress || !this.storeWatcher;
+    const isFast = isBusy || this.hasSpawnsInProgress || !this.isStoreWatched;
     const delayMs = isFast ? Math.min(this.pollIntervalMs, BUSY_POLL_MS) : this.pollIntervalMs;
     this.pollTimer = setTimeout(() => void this.poll(), delayMs);
     this.pollTimer.unref();
@@ -709,32 +711,44 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
    * Rows another process writes are seen through the store's write events (a write to the WAL file), not found by a
    * poll: a look `STORE_SETTLE_MS` after the event, and while writes keep coming (a client starting 1,000 processes)
    * at most one reconcile a second. Our own writes raise events too; their look only reads `PRAGMA data_version`.
-   * Without an inotify watch the poll stays at once a second.
+   * Until the look the watch is dropped (a client starting 1,000 processes would wake us for every transaction), and
+   * it is armed again before the look reads the version, so no write falls between the two. Without an inotify watch
+   * the poll stays at once a second.
    */
   private watchStore(): void {
     const path = this.options.db.name;
     if (!path || path === ':memory:') return;
     const names = new Set([basename(path), `${basename(path)}-wal`]);
     try {
-      this.storeWatcher = watch(dirname(path), { persistent: false }, (_event, name) => {
+      const watcher = watch(dirname(path), { persistent: false }, (_event, name) => {
         if (name !== null && names.has(String(name))) this.onStoreWritten();
       });
-      this.storeWatcher.on('error', (error) => {
+      watcher.on('error', (error) => {
         this.log.warn({ err: error }, 'lost the watch on the store; polling it every second');
-        this.storeWatcher?.close();
-        this.storeWatcher = undefined;
+        this.isStoreWatched = false;
+        this.dropStoreWatch();
       });
+      this.storeWatcher = watcher;
+      this.isStoreWatched = true;
     } catch (error) {
+      this.isStoreWatched = false;
       this.log.warn({ err: error }, 'cannot watch the store; polling it every second');
     }
   }
 
+  private dropStoreWatch(): void {
+    this.storeWatcher?.close();
+    this.storeWatcher = undefined;
+  }
+
   private onStoreWritten(): void {
     if (this.storeTimer || this.isClosed) return;
+    this.dropStoreWatch();
     const delayMs = Math.max(STORE_SETTLE_MS, this.lastReconcileAt + BUSY_POLL_MS - Date.now());
     this.storeTimer = setTimeout(() => {
       this.storeTimer = undefined;
       if (this.isClosed) return;
+      this.watchStore();
       this.reconcileIfWritten().catch((error: unknown) => this.log.error({ err: error }, 'adopting written rows failed'));
     }, delayMs);
     this.storeTimer.unref();
