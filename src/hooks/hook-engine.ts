@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { HookRepo, type FiringCause, type HookRow } from '../store/hook-repo.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
-import type { LineEvent, ResourceSample } from '../process/events.js';
+import type { LineEvent, OutputEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
@@ -96,7 +96,9 @@ export class HookEngine {
     this.cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     this.maxConcurrentBranches = options.maxConcurrentBranches ?? 3;
     this.notifyPerMinute = options.notifyPerMinute ?? 6;
-    this.manager.on('line', (line) => this.onLine(line));
+    // Lines are made only for processes an output hook (or someone else) reads; any output feeds the silence watchdogs.
+    this.manager.readLines({ wantsLines: (id) => this.wantsLines(id), onLine: (line) => this.onLine(line) });
+    this.manager.on('output', (output) => this.onOutput(output));
     this.manager.on('started', (p) => this.onWatched(p));
     this.manager.on('adopted', (p) => this.onWatched(p));
     this.manager.on('exited', (p) => this.onEnded(p));
@@ -318,9 +320,20 @@ export class HookEngine {
     hook.timeoutTimer.unref();
   }
 
+  /** Whether an output hook of the process can still use its lines: one gathering them, or one that can still fire. */
+  private wantsLines(processId: number): boolean {
+    for (const hook of this.liveHooksFor(processId)) {
+      if (hook.spec.trigger.type === 'on_output_match' && (hook.gathering || hook.row.fireCount < hook.row.maxFires)) return true;
+    }
+    return false;
+  }
+
+  private onOutput(output: OutputEvent): void {
+    for (const hook of this.liveHooksFor(output.processId)) hook.idle?.noteOutput();
+  }
+
   private onLine(line: LineEvent): void {
     for (const hook of this.liveHooksFor(line.processId)) {
-      hook.idle?.noteOutput();
       if (hook.spec.trigger.type !== 'on_output_match') continue;
       const { stream } = hook.spec.trigger;
       if (stream !== 'both' && stream !== line.stream) continue;

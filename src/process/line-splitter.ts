@@ -58,6 +58,25 @@ export class LineSplitter {
     if (start < chunk.length) this.keep(chunk, start);
   }
 
+  /**
+   * As push, but makes only the last `maxLines` lines that end in this chunk (for a tail), when nobody reads the others:
+   * a chunk of many lines then costs a backward search for its last newlines, not a string per line. The unfinished
+   * last line is carried as by push, so a later push continues it.
+   */
+  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: (line: SplitLine) => void): void {
+    let start = chunk.length;
+    for (let found = 0; found <= maxLines; found += 1) {
+      // Guarded: a negative offset would search from the end again.
+      const newline = start > 0 ? chunk.lastIndexOf(NEWLINE, start - 1) : -1;
+      if (newline < 0) return this.push(chunk, chunkEndOffset, emit);
+      start = newline;
+    }
+    // The line ending at `start`, and the carry it finishes, are not made.
+    this.carry = null;
+    this.carryIsCut = false;
+    this.push(chunk.subarray(start + 1), chunkEndOffset, emit);
+  }
+
   /** The unfinished last line, when the stream has ended. */
   flush(endOffset: number, emit: (line: SplitLine) => void): void {
     if (this.carry === null) return;

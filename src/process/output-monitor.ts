@@ -41,7 +41,17 @@ export interface MonitorOptions {
   stderrLog: string;
   start: Record<LogStream, StreamPosition>;
   capBytes: number;
-  onLine: (stream: LogStream, line: SplitLine) => void;
+  /**
+   * Each line made. `isEvery` is false for the last lines of a read made only for the tail, while `wantsLines` says
+   * nobody reads every line: those reads skip the lines before.
+   */
+  onLine: (stream: LogStream, line: SplitLine, isEvery: boolean) => void;
+  /** Asked at every read: whether every line is read by someone (true when not given). */
+  wantsLines?: () => boolean;
+  /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
+  tailLines?: number;
+  /** Called after every read of new bytes, before their lines. */
+  onRead?: (stream: LogStream) => void;
   /** Called after a rotation, so the new positions are stored at once (synchronously). */
   onRotated?: () => void;
   /** Called when the shim's exit file may have appeared (the callee checks it). */
@@ -56,10 +66,15 @@ class StreamFollower {
   offset: number;
   rotated: number;
   isResolved = false;
+  /** Made once, not per read: a line of every line, and one of a read's last lines. */
+  readonly emitEvery: (line: SplitLine) => void;
+  readonly emitLast: (line: SplitLine) => void;
 
-  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition) {
+  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, onLine: MonitorOptions['onLine']) {
     this.offset = start.offset;
     this.rotated = start.rotated;
+    this.emitEvery = (line) => onLine(stream, line, true);
+    this.emitLast = (line) => onLine(stream, line, false);
   }
 
   get logicalOffset(): number {
@@ -104,8 +119,8 @@ export class OutputMonitor {
 
   constructor(private readonly options: MonitorOptions) {
     this.followers = {
-      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout),
-      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr),
+      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout, options.onLine),
+      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr, options.onLine),
     };
   }
 
@@ -170,7 +185,7 @@ export class OutputMonitor {
     await this.drain();
     this.isFinished = true;
     for (const follower of [this.followers.stdout, this.followers.stderr]) {
-      follower.splitter.flush(follower.logicalOffset, (line) => this.options.onLine(follower.stream, line));
+      this.flushLine(follower);
       follower.close();
     }
   }
@@ -264,8 +279,20 @@ export class OutputMonitor {
     const n = readSync(fd, sharedChunk, 0, Math.min(CHUNK_BYTES, maxBytes), f.offset);
     if (n === 0) return 0;
     f.offset += n;
-    f.splitter.push(sharedChunk.subarray(0, n), f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+    const chunk = sharedChunk.subarray(0, n);
+    this.options.onRead?.(f.stream);
+    if (this.wantsLines()) f.splitter.push(chunk, f.logicalOffset, f.emitEvery);
+    else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast);
     return n;
+  }
+
+  private wantsLines(): boolean {
+    return this.options.wantsLines?.() ?? true;
+  }
+
+  /** The unfinished last line, as a line of its own (the stream ended, or its file was truncated). */
+  private flushLine(f: StreamFollower): void {
+    f.splitter.flush(f.logicalOffset, this.wantsLines() ? f.emitEvery : f.emitLast);
   }
 
   /** Reads bytes [f.offset, end) of another file (the old log, now `.1`) as the rest of this stream. */
@@ -305,7 +332,7 @@ export class OutputMonitor {
     const size = fstatSync(f.fd!).size;
     if (size >= f.offset) return;
     this.options.log.warn({ stream: f.stream, offset: f.offset, size }, 'log file shrank; reading it again from the start');
-    f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+    this.flushLine(f);
     f.rotated += f.offset;
     f.offset = 0;
     this.options.onRotated?.();
@@ -352,7 +379,7 @@ export class OutputMonitor {
   private finishRotation(f: StreamFollower, kept: number, end: number): void {
     if (end > kept) {
       // The unfinished line would otherwise be glued to whatever the new file starts with.
-      f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+      this.flushLine(f);
       this.options.log.warn({ stream: f.stream, dropped: end - kept }, 'output arrives faster than it can be read; dropped some at rotation');
     }
     f.rotated += end;

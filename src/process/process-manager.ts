@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
-import { TypedEmitter, type ProcessEvents, type ResourceSample } from './events.js';
+import { TypedEmitter, type LineEvent, type LineReader, type ProcessEvents, type ResourceSample } from './events.js';
 import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
@@ -20,7 +20,7 @@ import type { OwnerLoader, ProcessOwner } from './owner.js';
 import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
 import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
 import type { SupervisorRow } from '../store/supervisor-repo.js';
-import { RollingTail, type TailLine } from './tail.js';
+import { RollingTail, TAIL_LINES, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
 import { inputFiles, sendInput } from './input.js';
 import { signalProcess, type SendableSignal } from './signals.js';
@@ -75,7 +75,7 @@ interface Entry {
   isStopping: boolean;
   ending: Promise<void> | null;
   timeoutTimer: NodeJS.Timeout | undefined;
-  /** When the last output line was read (epoch ms: a Date per line would cost a chatty child); stored with the offsets. */
+  /** When output was last read (epoch ms: a Date per read, not per line); stored with the offsets. */
   lastOutputAtMs: number | null;
 }
 
@@ -145,6 +145,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly identityRound: SpreadRound<Entry>;
   /** Processes that read output since their position was last stored. */
   private readonly dirtyOffsets = new Set<Entry>();
+  private readonly lineReaders: LineReader[] = [];
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadOwner: OwnerLoader;
   /** Decides, for every spawn (and run_command), whether and how the process is confined. */
@@ -484,14 +485,22 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         },
         capBytes: this.logCapBytes,
         log: this.log.child({ id: record.id }),
-        onLine: (stream, line) => {
+        onRead: (stream) => {
           this.dirtyOffsets.add(entry);
           entry.lastOutputAtMs = Date.now();
+          this.emit('output', { processId: record.id, stream });
+        },
+        wantsLines: () => this.wantsLines(record.id),
+        tailLines: TAIL_LINES,
+        onLine: (stream, line, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
           const text = record.isTty ? stripTerminal(line.text) : line.text;
           tail.push(stream, text);
+          if (!isEvery) return;
           this.readiness.noteLine(record.id, text);
-          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut });
+          const event: LineEvent = { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut };
+          for (const reader of this.lineReaders) reader.onLine(event);
+          this.emit('line', event);
         },
         onRotated: () => this.saveOffsets(entry),
         onExitFile: () => this.checkEnded(entry),
@@ -511,6 +520,22 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.readiness.watch(record);
     this.restarts.armUptime(record);
     return entry;
+  }
+
+  /** Adds a reader of every line of the processes it wants (see LineReader); returns its removal. */
+  readLines(reader: LineReader): () => void {
+    this.lineReaders.push(reader);
+    return () => {
+      const at = this.lineReaders.indexOf(reader);
+      if (at >= 0) this.lineReaders.splice(at, 1);
+    };
+  }
+
+  /** Whether anyone reads every line of a process: asked once per read of its output. */
+  private wantsLines(processId: number): boolean {
+    if (this.hasListeners('line') || this.readiness.wantsLines(processId)) return true;
+    for (const reader of this.lineReaders) if (reader.wantsLines(processId)) return true;
+    return false;
   }
 
   private armTimeout(entry: Entry): void {

@@ -69,6 +69,41 @@ describe('line splitter', () => {
     for (const chunkSize of chunkings) expect(split(stream, chunkSize)).toEqual(expected);
   });
 
+  it.each([1, 2, 3, 4])('makes exactly the last lines of a chunk when only those are asked for, and carries on whole (seed %i)', (seed) => {
+    const next = random(seed);
+    const stream = randomStream(next, 600_000, seed % 2 ? 0.1 : 0.00002);
+    const all = reference(stream);
+    const splitter = new LineSplitter();
+    const lines: SplitLine[] = [];
+    const expected: SplitLine[] = [];
+    for (let at = 0; at < stream.length;) {
+      const end = Math.min(stream.length, at + 1 + Math.floor(next() * (next() < 0.5 ? 300 : 200_000)));
+      const endingHere = all.filter((line) => line.endOffset > at && line.endOffset <= end && stream[line.endOffset - 1] === 10);
+      if (next() < 0.5) {
+        splitter.push(stream.subarray(at, end), end, (line) => lines.push(line));
+        expected.push(...endingHere);
+      } else {
+        const maxLines = [0, 1, 3, 100][Math.floor(next() * 4)]!;
+        splitter.pushLast(stream.subarray(at, end), end, maxLines, (line) => lines.push(line));
+        expected.push(...endingHere.slice(endingHere.length - Math.min(maxLines, endingHere.length)));
+      }
+      at = end;
+    }
+    splitter.flush(stream.length, (line) => lines.push(line));
+    if (stream[stream.length - 1] !== 10) expected.push(all[all.length - 1]!);
+    expect(lines).toEqual(expected);
+  });
+
+  it('continues a line split across a read of only the last lines and a full read', () => {
+    const splitter = new LineSplitter();
+    const lines: SplitLine[] = [];
+    const first = Buffer.from('one\ntwo\nthree\nfou');
+    splitter.pushLast(first, first.length, 1, (line) => lines.push(line));
+    splitter.push(Buffer.from('r\nfive\n'), first.length + 7, (line) => lines.push(line));
+    expect(lines.map((l) => l.text)).toEqual(['three', 'four', 'five']);
+    expect(lines[1]!.endOffset).toBe(first.length + 2);
+  });
+
   it('gives logical offsets that continue from where the stream started', () => {
     const lines = split(Buffer.from('a\nbb\r\nccc'), () => 4, 1000);
     expect(lines).toEqual([
