@@ -64,17 +64,12 @@ export class LineSplitter {
    * last line is carried as by push, so a later push continues it.
    */
   pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: (line: SplitLine) => void): void {
-    let start = chunk.length;
-    for (let found = 0; found <= maxLines; found += 1) {
-      // Guarded: a negative offset would search from the end again.
-      const newline = start > 0 ? chunk.lastIndexOf(NEWLINE, start - 1) : -1;
-      if (newline < 0) return this.push(chunk, chunkEndOffset, emit);
-      start = newline;
-    }
-    // The line ending at `start`, and the carry it finishes, are not made.
+    const start = lastLinesStart(chunk, maxLines);
+    if (start < 0) return this.push(chunk, chunkEndOffset, emit);
+    // The lines before, and the carry the first of them finishes, are not made.
     this.carry = null;
     this.carryIsCut = false;
-    this.push(chunk.subarray(start + 1), chunkEndOffset, emit);
+    this.push(chunk.subarray(start), chunkEndOffset, emit);
   }
 
   /** The unfinished last line, when the stream has ended. */
@@ -116,6 +111,21 @@ export class LineSplitter {
     if (length > room) this.carryIsCut = true;
     if (room > 0) this.carry = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, length))]);
   }
+}
+
+/**
+ * Where the last `maxLines` lines that end in `chunk` begin (just past the newline before them), or -1 when the chunk
+ * has no more newlines than that: then those lines may begin in an earlier chunk.
+ */
+export function lastLinesStart(chunk: Buffer, maxLines: number): number {
+  let start = chunk.length;
+  for (let found = 0; found <= maxLines; found += 1) {
+    // Guarded: a negative offset would search from the end again.
+    const newline = start > 0 ? chunk.lastIndexOf(NEWLINE, start - 1) : -1;
+    if (newline < 0) return -1;
+    start = newline;
+  }
+  return start + 1;
 }
 
 /** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */

@@ -6,7 +6,7 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { LineSplitter, type SplitLine } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type SplitLine } from './line-splitter.js';
 
 /**
  * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
@@ -15,6 +15,8 @@ import { LineSplitter, type SplitLine } from './line-splitter.js';
 const CHUNK_BYTES = 128 * 1024;
 /** One read buffer for every monitor: a chunk is split completely before any await, so sharing is safe. */
 const sharedChunk = Buffer.allocUnsafe(CHUNK_BYTES);
+/** A backlog longer than this, when nobody reads every line, is skipped to its last chunk (see skipToTail). */
+const SKIP_BACKLOG_BYTES = 2 * CHUNK_BYTES;
 /** Longest stretch of reading before the monitor lets other work run. */
 const SLICE_MS = 8;
 /**
@@ -279,14 +281,38 @@ export class OutputMonitor {
     return hasRead;
   }
 
+  /** Reads the next bytes (at most `maxBytes`, a chunk at a time) and makes their lines; 0 at the file's end. */
   private readInto(f: StreamFollower, fd: number, maxBytes = CHUNK_BYTES): number {
+    const wantsLines = this.wantsLines();
+    if (!wantsLines && maxBytes > SKIP_BACKLOG_BYTES) {
+      const skipped = this.skipToTail(f, fd, maxBytes);
+      if (skipped > 0) return skipped;
+    }
     const n = readSync(fd, sharedChunk, 0, Math.min(CHUNK_BYTES, maxBytes), f.offset);
     if (n === 0) return 0;
     f.offset += n;
     const chunk = sharedChunk.subarray(0, n);
     this.options.onRead?.(f.stream);
-    if (this.wantsLines()) f.splitter.push(chunk, f.logicalOffset, f.emitEvery);
+    if (wantsLines) f.splitter.push(chunk, f.logicalOffset, f.emitEvery);
     else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast);
+    return n;
+  }
+
+  /**
+   * Nobody reads every line, so of a backlog only the tail's last lines matter: when the backlog's last chunk holds
+   * them all (more newlines than tail lines), the bytes before it are passed over unread (they stay in the file, and
+   * `.1` after a rotation, as ever) and only that chunk is read. Returns the bytes read, 0 when it did not skip.
+   */
+  private skipToTail(f: StreamFollower, fd: number, maxBytes: number): number {
+    const end = Math.min(fstatSync(fd).size, f.offset + maxBytes);
+    if (end - f.offset <= SKIP_BACKLOG_BYTES) return 0;
+    const n = readSync(fd, sharedChunk, 0, CHUNK_BYTES, end - CHUNK_BYTES);
+    const chunk = sharedChunk.subarray(0, n);
+    const tailLines = this.options.tailLines ?? 0;
+    if (n < CHUNK_BYTES || lastLinesStart(chunk, tailLines) < 0) return 0;
+    f.offset = end;
+    this.options.onRead?.(f.stream);
+    f.splitter.pushLast(chunk, f.logicalOffset, tailLines, f.emitLast);
     return n;
   }
 
