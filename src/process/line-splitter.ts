@@ -10,6 +10,9 @@ export interface SplitLine {
   isCut: boolean;
 }
 
+/** Receives a line as its parts, not as a SplitLine: a million lines make no object each. */
+export type EmitLine = (text: string, endOffset: number, isCut: boolean) => void;
+
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 /**
@@ -24,7 +27,7 @@ export class LineSplitter {
   private carryIsCut = false;
 
   /** `chunkEndOffset` is the logical offset just past the chunk's last byte. */
-  push(chunk: Buffer, chunkEndOffset: number, emit: (line: SplitLine) => void): void {
+  push(chunk: Buffer, chunkEndOffset: number, emit: EmitLine): void {
     const chunkStart = chunkEndOffset - chunk.length;
     let start = 0;
     if (this.carry !== null) {
@@ -33,7 +36,7 @@ export class LineSplitter {
         this.keep(chunk, 0);
         return;
       }
-      emit(this.finishLine(chunk, 0, newline, chunkStart + newline + 1));
+      this.finishLine(chunk, 0, newline, chunkStart + newline + 1, emit);
       start = newline + 1;
     }
     const last = chunk.lastIndexOf(NEWLINE);
@@ -42,7 +45,7 @@ export class LineSplitter {
       if (windowEnd < start) {
         // A line longer than a window.
         const newline = chunk.indexOf(NEWLINE, start);
-        emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+        this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
         start = newline + 1;
       } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
         // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
@@ -50,7 +53,7 @@ export class LineSplitter {
         start = windowEnd + 1;
       } else {
         for (let newline = chunk.indexOf(NEWLINE, start); start <= windowEnd; newline = chunk.indexOf(NEWLINE, start)) {
-          emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+          this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
           start = newline + 1;
         }
       }
@@ -63,7 +66,7 @@ export class LineSplitter {
    * a chunk of many lines then costs a backward search for its last newlines, not a string per line. The unfinished
    * last line is carried as by push, so a later push continues it.
    */
-  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: (line: SplitLine) => void): void {
+  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: EmitLine): void {
     const start = lastLinesStart(chunk, maxLines);
     if (start < 0) return this.push(chunk, chunkEndOffset, emit);
     // The lines before, and the carry the first of them finishes, are not made.
@@ -73,30 +76,31 @@ export class LineSplitter {
   }
 
   /** The unfinished last line, when the stream has ended. */
-  flush(endOffset: number, emit: (line: SplitLine) => void): void {
+  flush(endOffset: number, emit: EmitLine): void {
     if (this.carry === null) return;
     const text = decode(this.carry, 0, this.carry.length);
-    emit({ text, endOffset, isCut: this.carryIsCut });
+    const isCut = this.carryIsCut;
     this.carry = null;
     this.carryIsCut = false;
+    emit(text, endOffset, isCut);
   }
 
   get hasPartial(): boolean {
     return this.carry !== null;
   }
 
-  private finishLine(chunk: Buffer, start: number, end: number, endOffset: number): SplitLine {
+  private finishLine(chunk: Buffer, start: number, end: number, endOffset: number, emit: EmitLine): void {
     if (this.carry === null) {
       const isCut = end - start > MAX_LINE_BYTES;
       const cutEnd = isCut ? start + MAX_LINE_BYTES : end;
-      return { text: decode(chunk, start, cutEnd), endOffset, isCut };
+      return emit(decode(chunk, start, cutEnd), endOffset, isCut);
     }
     const room = MAX_LINE_BYTES - this.carry.length;
     const isCut = this.carryIsCut || end - start > room;
     const joined = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, end - start))]);
     this.carry = null;
     this.carryIsCut = false;
-    return { text: decode(joined, 0, joined.length), endOffset, isCut };
+    emit(decode(joined, 0, joined.length), endOffset, isCut);
   }
 
   private keep(chunk: Buffer, start: number): void {
@@ -129,14 +133,14 @@ export function lastLinesStart(chunk: Buffer, maxLines: number): number {
 }
 
 /** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
-function emitAsciiLines(text: string, windowStart: number, emit: (line: SplitLine) => void): void {
+function emitAsciiLines(text: string, windowStart: number, emit: EmitLine): void {
   for (let from = 0; ;) {
     const newline = text.indexOf('\n', from);
     if (newline < 0) return;
     const isCut = newline - from > MAX_LINE_BYTES;
     let end = isCut ? from + MAX_LINE_BYTES : newline;
     if (end > from && text.charCodeAt(end - 1) === CR) end -= 1;
-    emit({ text: text.slice(from, end), endOffset: windowStart + newline + 1, isCut });
+    emit(text.slice(from, end), windowStart + newline + 1, isCut);
     from = newline + 1;
   }
 }

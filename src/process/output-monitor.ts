@@ -6,7 +6,7 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { lastLinesStart, LineSplitter, type SplitLine } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type EmitLine } from './line-splitter.js';
 
 /**
  * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
@@ -51,7 +51,7 @@ export interface MonitorOptions {
    * Each line made. `isEvery` is false for the last lines of a read made only for the tail, while `wantsLines` says
    * nobody reads every line: those reads skip the lines before.
    */
-  onLine: (stream: LogStream, line: SplitLine, isEvery: boolean) => void;
+  onLine: (stream: LogStream, text: string, endOffset: number, isCut: boolean, isEvery: boolean) => void;
   /** Asked at every read: whether every line is read by someone (true when not given). */
   wantsLines?: () => boolean;
   /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
@@ -73,14 +73,14 @@ class StreamFollower {
   rotated: number;
   isResolved = false;
   /** Made once, not per read: a line of every line, and one of a read's last lines. */
-  readonly emitEvery: (line: SplitLine) => void;
-  readonly emitLast: (line: SplitLine) => void;
+  readonly emitEvery: EmitLine;
+  readonly emitLast: EmitLine;
 
   constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, onLine: MonitorOptions['onLine']) {
     this.offset = start.offset;
     this.rotated = start.rotated;
-    this.emitEvery = (line) => onLine(stream, line, true);
-    this.emitLast = (line) => onLine(stream, line, false);
+    this.emitEvery = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, true);
+    this.emitLast = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, false);
   }
 
   get logicalOffset(): number {

@@ -77,6 +77,8 @@ interface Entry {
   timeoutTimer: NodeJS.Timeout | undefined;
   /** When output was last read (epoch ms: a Date per read, not per line); stored with the offsets. */
   lastOutputAtMs: number | null;
+  /** Whether 'line' has listeners, as of the last read (see wantsLines). */
+  hasLineListeners: boolean;
 }
 
 /** How long a paused group may take to stop entirely before the rotation goes ahead without the pause. */
@@ -476,6 +478,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       ending: null,
       timeoutTimer: undefined,
       lastOutputAtMs: null,
+      hasLineListeners: false,
       monitor: new OutputMonitor({
         stdoutLog: record.stdoutLog,
         stderrLog: record.stderrLog,
@@ -490,17 +493,17 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
           entry.lastOutputAtMs = Date.now();
           this.emit('output', { processId: record.id, stream });
         },
-        wantsLines: () => this.wantsLines(record.id),
+        wantsLines: () => this.wantsLines(entry),
         tailLines: TAIL_LINES,
-        onLine: (stream, line, isEvery) => {
+        onLine: (stream, raw, offset, isCut, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
-          const text = record.isTty ? stripTerminal(line.text) : line.text;
+          const text = record.isTty ? stripTerminal(raw) : raw;
           tail.push(stream, text);
           if (!isEvery) return;
           this.readiness.noteLine(record.id, text);
-          const event: LineEvent = { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut };
+          const event: LineEvent = { processId: record.id, agentName: record.agentName, stream, text, offset, isCut };
           for (const reader of this.lineReaders) reader.onLine(event);
-          this.emit('line', event);
+          if (entry.hasLineListeners) this.emit('line', event);
         },
         onRotated: () => this.saveOffsets(entry),
         onExitFile: () => this.checkEnded(entry),
@@ -531,10 +534,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     };
   }
 
-  /** Whether anyone reads every line of a process: asked once per read of its output. */
-  private wantsLines(processId: number): boolean {
-    if (this.hasListeners('line') || this.readiness.wantsLines(processId)) return true;
-    for (const reader of this.lineReaders) if (reader.wantsLines(processId)) return true;
+  /** Whether anyone reads every line of a process: asked once per read of its output (and before a last line). */
+  private wantsLines(entry: Entry): boolean {
+    // Counted here, once per read, rather than for every line.
+    entry.hasLineListeners = this.hasListeners('line');
+    if (entry.hasLineListeners || this.readiness.wantsLines(entry.record.id)) return true;
+    for (const reader of this.lineReaders) if (reader.wantsLines(entry.record.id)) return true;
     return false;
   }
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, MAX_LINE_BYTES, type SplitLine } from '../../src/process/line-splitter.js';
+import { LineSplitter, MAX_LINE_BYTES, type EmitLine, type SplitLine } from '../../src/process/line-splitter.js';
+
+/** Collects emitted lines as SplitLine objects. */
+const into = (lines: SplitLine[]): EmitLine => (text, endOffset, isCut) => { lines.push({ text, endOffset, isCut }); };
 
 /** What the splitter must produce, from the whole stream at once: cut at MAX_LINE_BYTES bytes, CR of CRLF dropped. */
 function reference(stream: Buffer): SplitLine[] {
@@ -25,10 +28,10 @@ function split(stream: Buffer, chunkSizes: () => number, startOffset = 0): Split
   const splitter = new LineSplitter();
   for (let at = 0; at < stream.length;) {
     const end = Math.min(stream.length, at + chunkSizes());
-    splitter.push(stream.subarray(at, end), startOffset + end, (line) => lines.push(line));
+    splitter.push(stream.subarray(at, end), startOffset + end, into(lines));
     at = end;
   }
-  splitter.flush(startOffset + stream.length, (line) => lines.push(line));
+  splitter.flush(startOffset + stream.length, into(lines));
   return lines;
 }
 
@@ -80,16 +83,16 @@ describe('line splitter', () => {
       const end = Math.min(stream.length, at + 1 + Math.floor(next() * (next() < 0.5 ? 300 : 200_000)));
       const endingHere = all.filter((line) => line.endOffset > at && line.endOffset <= end && stream[line.endOffset - 1] === 10);
       if (next() < 0.5) {
-        splitter.push(stream.subarray(at, end), end, (line) => lines.push(line));
+        splitter.push(stream.subarray(at, end), end, into(lines));
         expected.push(...endingHere);
       } else {
         const maxLines = [0, 1, 3, 100][Math.floor(next() * 4)]!;
-        splitter.pushLast(stream.subarray(at, end), end, maxLines, (line) => lines.push(line));
+        splitter.pushLast(stream.subarray(at, end), end, maxLines, into(lines));
         expected.push(...endingHere.slice(endingHere.length - Math.min(maxLines, endingHere.length)));
       }
       at = end;
     }
-    splitter.flush(stream.length, (line) => lines.push(line));
+    splitter.flush(stream.length, into(lines));
     if (stream[stream.length - 1] !== 10) expected.push(all[all.length - 1]!);
     expect(lines).toEqual(expected);
   });
@@ -98,8 +101,8 @@ describe('line splitter', () => {
     const splitter = new LineSplitter();
     const lines: SplitLine[] = [];
     const first = Buffer.from('one\ntwo\nthree\nfou');
-    splitter.pushLast(first, first.length, 1, (line) => lines.push(line));
-    splitter.push(Buffer.from('r\nfive\n'), first.length + 7, (line) => lines.push(line));
+    splitter.pushLast(first, first.length, 1, into(lines));
+    splitter.push(Buffer.from('r\nfive\n'), first.length + 7, into(lines));
     expect(lines.map((l) => l.text)).toEqual(['three', 'four', 'five']);
     expect(lines[1]!.endOffset).toBe(first.length + 2);
   });

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { OutputMonitor } from '../../src/process/output-monitor.js';
-import type { SplitLine } from '../../src/process/line-splitter.js';
 import { makeTempHome } from '../support/temp-home.js';
 
 const numbered = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `line ${from + i}\n`).join('');
@@ -25,7 +24,7 @@ function monitorOf(options: { capBytes?: number; wants?: () => boolean } = {}) {
     wantsLines: options.wants ?? (() => false),
     tailLines: 100,
     onRead: () => { reads += 1; },
-    onLine: (_stream, line: SplitLine, isEvery) => made.push({ text: line.text, endOffset: line.endOffset, isEvery }),
+    onLine: (_stream, text, endOffset, _isCut, isEvery) => { made.push({ text, endOffset, isEvery }); },
     // No writer: what is in the file is all there is.
     pauseWriters: async () => 'none',
   });
