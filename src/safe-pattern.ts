@@ -81,6 +81,32 @@ export function matchLine(re: RegExp, line: string): boolean {
   return (linearTwinOf(re) ?? re).test(text);
 }
 
+/**
+ * A twin of a pattern that tests many whole lines at once (a window of a log, newline-separated) on the backtracking
+ * engine, or null when that is not safe or not exact enough to pass over lines that do not match: an unbounded
+ * repetition (`*`, `+`, `{n,}`) can rewind across the whole window (its square in time), and `$`, `\b`, `\B` look at
+ * what follows, which differs where a line was cut. Without those, a match in any one line is a match of the same
+ * characters in the window (`^` matches at every line's start with the `m` flag), so a window with no match holds
+ * no matching line; a match in the window only means its lines are tested one by one.
+ */
+export function windowTwin(re: RegExp): RegExp | null {
+  const { source } = re;
+  for (let at = 0; at < source.length;) {
+    const char = source[at]!;
+    if (char === '\\') {
+      if (source[at + 1] === 'b' || source[at + 1] === 'B') return null;
+      at += escapeLength(source, at);
+    } else if (char === '[') {
+      at = classEnd(source, at);
+    } else if (char === '*' || char === '+' || char === '$' || (char === '{' && /^\{\d+,\}/.test(source.slice(at, at + 12)))) {
+      return null;
+    } else {
+      at += 1;
+    }
+  }
+  return new RegExp(source, `${re.flags.replace(/[gylm]/g, '')}m`);
+}
+
 /** Regexes not made by compileSafePattern get a twin on first use, when the linear engine can run them. */
 function linearTwinOf(re: RegExp): RegExp | null {
   let twin = linearTwins.get(re);

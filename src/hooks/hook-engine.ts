@@ -6,7 +6,7 @@ import type { LineEvent, OutputEvent, ResourceSample } from '../process/events.j
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
-import { compileSafePattern, matchLine } from '../safe-pattern.js';
+import { compileSafePattern, matchLine, windowTwin } from '../safe-pattern.js';
 import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
 import { IdleWatch, ResourceWatch } from './watchdogs.js';
 
@@ -44,6 +44,8 @@ interface LiveHook {
   row: HookRow;
   spec: HookSpec;
   regex: RegExp | null;
+  /** Tests a window of whole lines at once, so lines that cannot match are not made (see windowTwin); null: line by line. */
+  windowRegex: RegExp | null;
   gathering: Gathering | null;
   cooldownUntil: number;
   timeoutTimer: NodeJS.Timeout | undefined;
@@ -97,7 +99,9 @@ export class HookEngine {
     this.maxConcurrentBranches = options.maxConcurrentBranches ?? 3;
     this.notifyPerMinute = options.notifyPerMinute ?? 6;
     // Lines are made only for processes an output hook (or someone else) reads; any output feeds the silence watchdogs.
-    this.manager.readLines({ wantsLines: (id) => this.wantsLines(id), onLine: (line) => this.onLine(line) });
+    this.manager.readLines({
+      wantsLines: (id) => this.wantsLines(id), canPass: (id, stream, text) => this.canPass(id, stream, text), onLine: (line) => this.onLine(line),
+    });
     this.manager.on('output', (output) => this.onOutput(output));
     this.manager.on('started', (p) => this.onWatched(p));
     this.manager.on('adopted', (p) => this.onWatched(p));
@@ -229,7 +233,7 @@ export class HookEngine {
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
     const { trigger } = spec;
     const resource = trigger.type === 'on_resource' ? new ResourceWatch({ memoryMb: trigger.memoryMb, cpuPercent: trigger.cpuPercent, forSeconds: trigger.forSeconds }) : null;
-    return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
+    return { row, spec, regex, windowRegex: regex && windowTwin(regex), gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
   }
 
   private liveHooksFor(processId: number): LiveHook[] {
@@ -326,6 +330,21 @@ export class HookEngine {
       if (hook.spec.trigger.type === 'on_output_match' && (hook.gathering || hook.row.fireCount < hook.row.maxFires)) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether the output hooks of a process can pass over these whole lines: none gathers them, and each that can
+   * still fire has a window twin of its pattern that matches nowhere in them.
+   */
+  private canPass(processId: number, stream: LogStream, text: string): boolean {
+    for (const hook of this.liveHooksFor(processId)) {
+      const { trigger } = hook.spec;
+      if (trigger.type !== 'on_output_match' || (trigger.stream !== 'both' && trigger.stream !== stream)) continue;
+      if (hook.gathering) return false;
+      if (hook.row.fireCount >= hook.row.maxFires) continue;
+      if (!hook.windowRegex || hook.windowRegex.test(text)) return false;
+    }
+    return true;
   }
 
   private onOutput(output: OutputEvent): void {

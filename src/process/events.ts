@@ -24,6 +24,12 @@ export interface OutputEvent {
  */
 export interface LineReader {
   wantsLines(processId: number): boolean;
+  /**
+   * For a reader that looks for matches: whether none of the lines in `text` (whole lines of the stream, up to 64 KiB,
+   * newline-separated, CRs kept) concerns it. When every reader of the process says so, those lines are not made
+   * (only the tail's last ones). Without it, every line is made.
+   */
+  canPass?(processId: number, stream: LogStream, text: string): boolean;
   onLine(line: LineEvent): void;
 }
 

@@ -21,13 +21,23 @@ const CR = 0x0d;
  */
 const WINDOW_BYTES = 64 * 1024;
 
+/**
+ * Lets push pass over whole ASCII windows whose lines concern nobody (no reader's pattern can match in them): of such
+ * a window only its last `tailLines` lines are made, through `emitTail`.
+ */
+export interface PassOver {
+  canPass(text: string): boolean;
+  tailLines: number;
+  emitTail: EmitLine;
+}
+
 /** Splits a byte stream into lines, carrying the unfinished last line (at most MAX_LINE_BYTES of it) to the next chunk. */
 export class LineSplitter {
   private carry: Buffer | null = null;
   private carryIsCut = false;
 
   /** `chunkEndOffset` is the logical offset just past the chunk's last byte. */
-  push(chunk: Buffer, chunkEndOffset: number, emit: EmitLine): void {
+  push(chunk: Buffer, chunkEndOffset: number, emit: EmitLine, pass?: PassOver): void {
     const chunkStart = chunkEndOffset - chunk.length;
     let start = 0;
     if (this.carry !== null) {
@@ -39,25 +49,45 @@ export class LineSplitter {
       this.finishLine(chunk, 0, newline, chunkStart + newline + 1, emit);
       start = newline + 1;
     }
+    // The last window passed over: it gives the tail its last lines, unless a later window gives them all.
+    let passed: string | null = null;
+    let passedAt = 0;
+    const emitPassed = (): void => {
+      if (passed === null || !pass) return;
+      const from = lastLinesStart(chunk.subarray(passedAt, passedAt + passed.length), pass.tailLines);
+      emitAsciiLines(passed, chunkStart + passedAt, pass.emitTail, Math.max(0, from));
+      passed = null;
+    };
     const last = chunk.lastIndexOf(NEWLINE);
     while (start <= last) {
       const windowEnd = start + WINDOW_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + WINDOW_BYTES);
       if (windowEnd < start) {
+        emitPassed();
         // A line longer than a window.
         const newline = chunk.indexOf(NEWLINE, start);
         this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
         start = newline + 1;
       } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
         // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
-        emitAsciiLines(chunk.toString('latin1', start, windowEnd + 1), chunkStart + start, emit);
+        const text = chunk.toString('latin1', start, windowEnd + 1);
+        if (pass?.canPass(text)) {
+          if (lastLinesStart(chunk.subarray(start, windowEnd + 1), pass.tailLines) < 0) emitPassed();
+          passed = text;
+          passedAt = start;
+        } else {
+          emitPassed();
+          emitAsciiLines(text, chunkStart + start, emit);
+        }
         start = windowEnd + 1;
       } else {
+        emitPassed();
         for (let newline = chunk.indexOf(NEWLINE, start); start <= windowEnd; newline = chunk.indexOf(NEWLINE, start)) {
           this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
           start = newline + 1;
         }
       }
     }
+    emitPassed();
     if (start < chunk.length) this.keep(chunk, start);
   }
 
@@ -132,9 +162,12 @@ export function lastLinesStart(chunk: Buffer, maxLines: number): number {
   return start + 1;
 }
 
-/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
-function emitAsciiLines(text: string, windowStart: number, emit: EmitLine): void {
-  for (let from = 0; ;) {
+/**
+ * The lines of an ASCII window that ends with a newline, from `from` (a line's start); `windowStart` is the window's
+ * logical offset.
+ */
+function emitAsciiLines(text: string, windowStart: number, emit: EmitLine, from = 0): void {
+  for (;;) {
     const newline = text.indexOf('\n', from);
     if (newline < 0) return;
     const isCut = newline - from > MAX_LINE_BYTES;

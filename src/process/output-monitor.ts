@@ -6,7 +6,7 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { lastLinesStart, LineSplitter, type EmitLine } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type EmitLine, type PassOver } from './line-splitter.js';
 
 /**
  * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
@@ -56,6 +56,11 @@ export interface MonitorOptions {
   wantsLines?: () => boolean;
   /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
   tailLines?: number;
+  /**
+   * Asked, while every line is wanted, for each ASCII window of whole lines (up to 64 KiB, newline-separated, CRs
+   * kept): true when none of its lines concerns anyone, so only the window's last `tailLines` lines are made.
+   */
+  canPass?: (stream: LogStream, text: string) => boolean;
   /** Called after every read of new bytes, before their lines. */
   onRead?: (stream: LogStream) => void;
   /** Called after a rotation, so the new positions are stored at once (synchronously). */
@@ -76,11 +81,15 @@ class StreamFollower {
   readonly emitEvery: EmitLine;
   readonly emitLast: EmitLine;
 
-  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, onLine: MonitorOptions['onLine']) {
+  readonly passOver: PassOver | undefined;
+
+  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, options: MonitorOptions) {
     this.offset = start.offset;
     this.rotated = start.rotated;
+    const { onLine, canPass } = options;
     this.emitEvery = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, true);
     this.emitLast = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, false);
+    this.passOver = canPass && { canPass: (text) => canPass(stream, text), tailLines: options.tailLines ?? 0, emitTail: this.emitLast };
   }
 
   get logicalOffset(): number {
@@ -125,8 +134,8 @@ export class OutputMonitor {
 
   constructor(private readonly options: MonitorOptions) {
     this.followers = {
-      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout, options.onLine),
-      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr, options.onLine),
+      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout, options),
+      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr, options),
     };
   }
 
@@ -293,7 +302,7 @@ export class OutputMonitor {
     f.offset += n;
     const chunk = sharedChunk.subarray(0, n);
     this.options.onRead?.(f.stream);
-    if (wantsLines) f.splitter.push(chunk, f.logicalOffset, f.emitEvery);
+    if (wantsLines) f.splitter.push(chunk, f.logicalOffset, f.emitEvery, f.passOver);
     else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast);
     return n;
   }

@@ -494,6 +494,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
           this.emit('output', { processId: record.id, stream });
         },
         wantsLines: () => this.wantsLines(entry),
+        canPass: (stream, text) => this.canPass(entry, stream, text),
         tailLines: TAIL_LINES,
         onLine: (stream, raw, offset, isCut, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
@@ -541,6 +542,16 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     if (entry.hasLineListeners || this.readiness.wantsLines(entry.record.id)) return true;
     for (const reader of this.lineReaders) if (reader.wantsLines(entry.record.id)) return true;
     return false;
+  }
+
+  /** Whether none of the lines in `text` concerns anyone who reads lines of the process (see LineReader.canPass). */
+  private canPass(entry: Entry, stream: LogStream, text: string): boolean {
+    // A terminal's lines are matched without their escape sequences, which the raw text still has.
+    if (entry.hasLineListeners || entry.record.isTty || this.readiness.wantsLines(entry.record.id)) return false;
+    for (const reader of this.lineReaders) {
+      if (reader.wantsLines(entry.record.id) && !reader.canPass?.(entry.record.id, stream, text)) return false;
+    }
+    return true;
   }
 
   private armTimeout(entry: Entry): void {

@@ -97,6 +97,30 @@ describe('line splitter', () => {
     expect(lines).toEqual(expected);
   });
 
+  it.each([1, 2, 3])('passes over windows nobody needs, making every needed line and keeping the tail exact (seed %i)', (seed) => {
+    const next = random(seed);
+    const base = randomStream(next, 600_000, seed % 2 ? 0.05 : 0.00002).toString('latin1');
+    // Rare marked lines: the windows that hold one are not passed over.
+    const stream = Buffer.from(base.replace(/x{70}/g, (m) => (next() < 0.01 ? `MARK${m.slice(4)}` : m)), 'latin1');
+    const all = reference(stream);
+    const splitter = new LineSplitter();
+    const every: SplitLine[] = [];
+    const made: SplitLine[] = [];
+    const emit = into(every);
+    const pass = { canPass: (text: string) => !text.includes('MARK'), tailLines: 100, emitTail: into(made) };
+    for (let at = 0; at < stream.length;) {
+      const end = Math.min(stream.length, at + 1 + Math.floor(next() * 200_000));
+      splitter.push(stream.subarray(at, end), end, (text, endOffset, isCut) => { emit(text, endOffset, isCut); made.push({ text, endOffset, isCut }); }, pass);
+      at = end;
+      const ended = all.filter((line) => line.endOffset <= end && stream[line.endOffset - 1] === 10);
+      expect(made.slice(-100)).toEqual(ended.slice(-100));
+    }
+    const marked = all.filter((line) => line.text.includes('MARK') && stream[line.endOffset - 1] === 10);
+    expect(marked.length).toBeGreaterThan(0);
+    expect(every.filter((line) => line.text.includes('MARK'))).toEqual(marked);
+    expect(every.length).toBeLessThan(all.length);
+  });
+
   it('continues a line split across a read of only the last lines and a full read', () => {
     const splitter = new LineSplitter();
     const lines: SplitLine[] = [];
