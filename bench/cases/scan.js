@@ -1,6 +1,6 @@
 // scan_mb_s: how fast the monitor reads, splits and matches 100 MB of output with three rarely matching
 // on_output_match hooks, the rolling tail kept up to date; beside it, a bare read-and-split of the same file.
-import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAgent, CountingPort, endOf, makeHome, startSupervisor } from '../lib/chorus.js';
 import { makeLog } from '../fixtures/make-log.js';
@@ -31,7 +31,9 @@ function bareScan(path) {
 export default async function scan({ runs = 5, megabytes = 100 }) {
   const home = makeHome();
   const agent = benchAgent(home);
-  const log = join(home, 'input.log');
+  // In the agent's workspace: a confined `cat` sees nothing else of the home.
+  mkdirSync(agent.workspace, { recursive: true });
+  const log = join(agent.workspace, 'input.log');
   const { matches } = makeLog(log, megabytes * 1024 * 1024);
   const size = statSync(log).size;
   const mb = size / (1024 * 1024);
