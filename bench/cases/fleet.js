@@ -6,32 +6,56 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { benchAgent, CountingPort, HookEngine, makeHome, openClient, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
+import { benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
 import { clockTicksPerSecond, cpuSeconds } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Every this many processes of the readiness third, one waits for a port instead of a line (a listening perl). */
+const PORT_EVERY = 20;
+const PORT_BASE = 41_000;
+
 /**
- * What process `k` of the fleet is started with when `features` is on: the second row. Today that is every process
- * sandboxed (issue 11; the bare row runs with CHORUS_SANDBOX=off) and hooks (output match, exit, timeout) on every
- * third. Issue 13 adds its own here: `ready` probes and the idle and resource watchdogs, each on its share of the
- * fleet, so their idle cost shows.
+ * What process `k` of the fleet is started with when `features` is on: the second row. Every process is sandboxed
+ * (issue 11; the bare row runs with CHORUS_SANDBOX=off). A third carries hooks (output match, exit, timeout) and the
+ * two watchdogs of issue 13 (silence, and memory, which has the supervisor sample that process's resources); a third
+ * has a readiness probe (issue 13): a line for most, a listening port for one in PORT_EVERY. Their idle cost shows
+ * here, not hidden by a bare fleet.
  */
 function featureRequest(k) {
-  if (k % 3 !== 0) return { hooks: [] };
-  return {
-    hooks: [
-      { trigger: { type: 'on_output_match', pattern: 'ERROR|panic' }, action: 'notify_channel' },
-      { trigger: { type: 'on_exit', exit_filter: 'failure' }, action: 'notify_channel' },
-      { trigger: { type: 'on_timeout', timeout_seconds: 86_400 }, action: 'notify_channel' },
-    ],
-  };
+  const sleep = 'sleep 100000';
+  if (k % 3 === 0) {
+    return {
+      command: sleep,
+      hooks: [
+        { trigger: { type: 'on_output_match', pattern: 'ERROR|panic' }, action: 'notify_channel' },
+        { trigger: { type: 'on_exit', exit_filter: 'failure' }, action: 'notify_channel' },
+        { trigger: { type: 'on_timeout', timeout_seconds: 86_400 }, action: 'notify_channel' },
+        { trigger: { type: 'on_idle', idle_seconds: 86_400 }, action: 'notify_channel' },
+        { trigger: { type: 'on_resource', memory_mb: 4096 }, action: 'notify_channel' },
+      ],
+    };
+  }
+  if (k % 3 === 1) {
+    const third = (k - 1) / 3;
+    if (third % PORT_EVERY === 0) {
+      const port = PORT_BASE + third / PORT_EVERY;
+      const listen = `use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1:${port}", Listen => 5) or die "$!"; sleep 100000`;
+      return { command: `exec perl -e '${listen}'`, hooks: [], ready: { port, timeout_seconds: 600 } };
+    }
+    return { command: `echo ready; exec ${sleep}`, hooks: [], ready: { pattern: '^ready$', timeout_seconds: 600 } };
+  }
+  return { command: sleep, hooks: [] };
 }
 
-/** The features the second row has on today, named in the output so a reader knows what it measured. */
-export const FEATURES_TODAY = ['sandbox (CHORUS_SANDBOX=auto) on all', 'hooks on 1/3 (on_output_match, on_exit, on_timeout)'];
+/** The features the second row has on, named in the output so a reader knows what it measured. */
+export const FEATURES_TODAY = [
+  'sandbox (CHORUS_SANDBOX=auto) on all',
+  'hooks on 1/3 (on_output_match, on_exit, on_timeout) with the on_idle and on_resource (memory) watchdogs',
+  `readiness on 1/3 (an output pattern; a port on 1 in ${PORT_EVERY} of them)`,
+];
 
 async function startChorusSupervisor(home) {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'chorus.js'), 'supervise'], {
@@ -83,14 +107,24 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
     // Chorus: one after another through a client, as the CLI starts them, while the supervisor adopts them.
     let t0 = nowMs();
     for (let k = 0; k < size; k += 1) {
-      const extra = features ? featureRequest(k) : { hooks: [] };
+      const extra = features ? featureRequest(k) : { command: 'sleep 100000', hooks: [] };
       const prepared = extra.hooks.length ? hooks.prepare(extra.hooks) : null;
-      const record = await client.manager.spawn({ agent, command: 'sleep 100000', ...(prepared ? { withRow: prepared.store } : {}) });
+      const record = await client.manager.spawn({
+        agent, command: extra.command, ...(prepared ? { withRow: prepared.store } : {}), ...(extra.ready ? { readyJson: JSON.stringify(readySpec(extra.ready)) } : {}),
+      });
       trackGroup(record.pgid);
     }
     const chorusSpawnS = (nowMs() - t0) / 1000;
     await waitUntil(() => supervisor.adopted >= size, { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted})` });
     const adoptedAfterS = (nowMs() - t0) / 1000;
+    // Readiness settles before the idle window: what is measured is a ready fleet's idle, not probes still running.
+    const probed = () => client.manager.list({ agentName: agent.name, status: 'running', limit: 100_000 }).filter((r) => r.readyJson !== null);
+    let readiness = null;
+    if (features) {
+      await waitUntil(() => probed().every((r) => r.readyAt !== null || r.readyError !== null), { timeoutMs: 300_000, intervalMs: 500, what: 'every readiness probe to settle' });
+      const rows = probed();
+      readiness = { probed: rows.length, ready: rows.filter((r) => r.readyAt !== null).length, failed: rows.filter((r) => r.readyError !== null).map((r) => r.readyError).slice(0, 3) };
+    }
 
     let pm2SpawnS = null;
     if (pm2) {
@@ -140,7 +174,7 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
         [`idle_cpu_${suffix}_seconds`]: { chorus: round(chorus.cpuS, 2), pm2: theirs ? round(theirs.cpuS, 2) : null, window_s: idleSeconds, tick_s: round(1 / clockTicksPerSecond(), 3) },
         [`idle_cpu_pct_${suffix}_spread_5s`]: { chorus: windowsRounded(chorus.windows), pm2: theirs ? windowsRounded(theirs.windows) : null },
         [`spawn_${suffix}_adopted_after_s`]: round(adoptedAfterS, 2),
-        ...(features ? { [`features_${size}`]: FEATURES_TODAY } : {}),
+        ...(features ? { [`features_${size}`]: FEATURES_TODAY, [`features_${size}_readiness`]: readiness } : {}),
       },
     };
   } finally {

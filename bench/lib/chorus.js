@@ -18,8 +18,11 @@ const { openDatabase } = await import(join(DIST, 'store', 'database.js'));
 const { ProcessManager } = await import(join(DIST, 'process', 'process-manager.js'));
 const { HookEngine } = await import(join(DIST, 'hooks', 'hook-engine.js'));
 const { silentLogger } = await import(join(DIST, 'logger.js'));
+const { parseReadySpec } = await import(join(DIST, 'process', 'supervision-spec.js'));
 const { defaultAgentConfig, agentConfigPath, agentOwnerLoader } = await import(join(DIST, 'agents', 'agent-config.js'));
 export { openDatabase, ProcessManager, HookEngine, silentLogger };
+/** A `ready` spec as a tool call sends it, validated and with its defaults, as the row stores it. */
+export const readySpec = (input) => parseReadySpec(input);
 
 const homes = [];
 const groups = new Set();
@@ -63,6 +66,8 @@ process.on('exit', () => {
   killTracked();
   removeHomes();
 });
+// A case stopped by a signal (a timeout, Ctrl-C) cleans up as well: the exit handler above runs on process.exit.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () => process.exit(128 + 2));
 
 /** A supervising manager (and hook engine) in this process, as the bot runs it. */
 export async function startSupervisor({ home, port, cooldownMs, logCapBytes, withHooks = true, ownsProcesses = true, sandbox } = {}) {

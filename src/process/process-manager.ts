@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
@@ -17,7 +16,8 @@ import { ResourceSampler } from './resource-sampler.js';
 import { SpreadRound } from './spread-round.js';
 import { parseExitFile } from './shim.js';
 import type { OwnerLoader, ProcessOwner } from './owner.js';
-import { exitFilePath, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
+import { exitFilePath, findByRunMarker, runMarker, spawnProcess, type SpawnRequest } from './spawn.js';
+import { ShimLaunchers } from './forker.js';
 import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
 import type { SupervisorRow } from '../store/supervisor-repo.js';
 import { RollingTail, TAIL_LINES, type TailLine } from './tail.js';
@@ -40,7 +40,7 @@ export interface ProcessManagerOptions {
   /** How often new rows from other processes (the CLI) are looked for, and a slice of the safety net runs. */
   pollIntervalMs?: number;
   /**
-   * Ends are seen through the exit file's directory event (and a child's exit); as a safety net every watched process
+   * Ends are seen through the exit file's directory event; as a safety net every watched process
    * is also probed once per this period, spread over the polls.
    */
   safetyNetMs?: number;
@@ -54,6 +54,11 @@ export interface ProcessManagerOptions {
   loadOwner: OwnerLoader;
   /** How processes are confined; by default `auto`, protecting the home and hiding the credentials of env.HOME. */
   sandbox?: Partial<SandboxSettings> | undefined;
+  /**
+   * How shims are started: `forker` (the default where perl runs: a small process forks them, so the supervisor never
+   * forks its own heap) or `node` (Node's spawn, the fallback).
+   */
+  launcher?: 'forker' | 'node';
 }
 
 export interface StopOptions {
@@ -71,7 +76,6 @@ interface Entry {
   identity: ProcessIdentity;
   monitor: OutputMonitor;
   tail: RollingTail;
-  child: ChildProcess | undefined;
   isStopping: boolean;
   ending: Promise<void> | null;
   timeoutTimer: NodeJS.Timeout | undefined;
@@ -152,6 +156,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly loadOwner: OwnerLoader;
   /** Decides, for every spawn (and run_command), whether and how the process is confined. */
   readonly sandbox: SandboxHost;
+  /** Starts the shims (src/process/forker.ts). */
+  readonly launcher: ShimLaunchers;
   /** Restart policies: pending restarts, backoff, the crash loop. */
   readonly restarts: RestartEngine;
   private readonly readiness: Readiness;
@@ -193,6 +199,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.sandbox = new SandboxHost({
       mode: 'auto', userHome: this.env.HOME ?? homedir(), emptyFile: join(this.home, 'sandbox-empty'), ...options.sandbox,
       protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
+    });
+    this.launcher = new ShimLaunchers({
+      useForker: (options.launcher ?? 'forker') === 'forker',
+      onFallback: (why) => this.log.warn({ why }, 'the forker cannot run here; processes are started with Node\'s spawn'),
     });
     this.restarts = new RestartEngine({
       repo: this.repo,
@@ -245,10 +255,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   async spawn(request: Omit<SpawnRequest, 'agent'> & { agent: ProcessOwner | string }): Promise<ProcessRecord> {
     const agent = typeof request.agent === 'string' ? this.loadOwner(request.agent) : request.agent;
-    const { record, child } = spawnProcess(this.home, this.repo, { ...request, agent }, this.sandbox, this.env);
+    const record = await spawnProcess(this.home, this.repo, { ...request, agent }, this.sandbox, this.launcher, this.env);
     this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType, sandbox: record.sandbox }, 'process started');
     if (this.isSupervising) {
-      this.attach(record, { child });
+      this.attach(record);
       this.emit('started', record);
     }
     return record;
@@ -448,6 +458,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.resources.stop();
     this.readiness.close();
     this.restarts.close();
+    this.launcher.close();
     await Promise.allSettled([...this.entries.values()].map((e) => e.ending));
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timeoutTimer);
@@ -464,7 +475,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
    * Watches a process: its output, its end, its timeout. `isSettling` is for a process that already ended: its output
    * since the stored offsets is read once, with nothing armed.
    */
-  private attach(record: ProcessRecord, options: { child?: ChildProcess; isSettling?: boolean } = {}): Entry | undefined {
+  private attach(record: ProcessRecord, options: { isSettling?: boolean } = {}): Entry | undefined {
     // A row cut short before its pid was stored has no identity; a settling entry signals nothing anyway.
     const identity = identityOf(record) ?? (options.isSettling ? { pid: -1, pgid: -1, startTicks: -1, bootId: '' } : undefined);
     if (!identity || this.entries.has(record.id)) return this.entries.get(record.id);
@@ -473,7 +484,6 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       record,
       identity,
       tail,
-      child: options.child,
       isStopping: false,
       ending: null,
       timeoutTimer: undefined,
@@ -514,14 +524,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     };
     this.entries.set(record.id, entry);
     if (options.isSettling) return entry;
+    // Before the first read: lines already in the log (an adopted process) count for its readiness.
+    this.readiness.watch(record);
     entry.monitor.watch();
-    options.child?.once('exit', () => this.checkEnded(entry));
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
     entry.monitor.drain().then(() => { if (!entry.record.pausedAt) resumeIfPaused(entry.identity, this.log); }, (error: unknown) => {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
-    this.readiness.watch(record);
     this.restarts.armUptime(record);
     return entry;
   }
@@ -664,12 +674,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   /** A spawn cut short by a crash: the shim may run without its pid stored; its environment marker proves it. */
   private findStartingProcess(record: ProcessRecord): ProcessIdentity | undefined {
-    if (!record.runDir) return undefined;
-    const marker = runMarker(record.runDir);
-    for (const stat of readAllStats()) {
-      if (stat.pid === stat.pgrp && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) return captureIdentity(stat.pid);
-    }
-    return undefined;
+    return record.runDir ? findByRunMarker(record.runDir) : undefined;
   }
 
   /**

@@ -215,7 +215,10 @@ export function bwrapArgs(owner: ProcessOwner, cwd: string, settings: SandboxSet
 
 export interface Launcher {
   sandbox: SandboxKind;
-  /** Wrapper argv to put before the command's own argv (empty when unconfined). */
+  /**
+   * Wrapper argv to put before the command's own argv (empty when unconfined). It ends with `env --default-signal`,
+   * so NAME=VALUE words may follow it, set inside the sandbox only.
+   */
   prefix: string[];
 }
 

@@ -45,6 +45,7 @@ function firstExisting(paths: string[]): string | undefined {
 
 let shellPath: string | undefined;
 let stdbufPath: string | null | undefined;
+let libstdbufPath: string | null | undefined;
 
 /** Commands run in bash when the machine has it (what models write assumes it), else /bin/sh. */
 export function commandShell(): string {
@@ -57,10 +58,68 @@ export function stdbuf(): string | null {
   return stdbufPath;
 }
 
-/** The command's own argv: line-buffered where stdbuf exists (not under a terminal, which buffers by lines), in the command shell. */
-export function commandArgv(command: string, options: { isLineBuffered?: boolean } = {}): string[] {
-  const buffering = (options.isLineBuffered ?? true) ? stdbuf() : null;
-  return [...(buffering ? [buffering, '-oL', '-eL'] : []), commandShell(), '-c', command];
+/** coreutils' preload library behind stdbuf (where Debian, Fedora and Arch put it). */
+export function libstdbuf(): string | null {
+  if (libstdbufPath === undefined) {
+    libstdbufPath = firstExisting(['/usr/libexec/coreutils/libstdbuf.so', '/usr/lib/coreutils/libstdbuf.so', '/usr/lib64/coreutils/libstdbuf.so']) ?? null;
+  }
+  return libstdbufPath;
+}
+
+/**
+ * Words a shell would run as they are: no quoting, expansion, redirection, operator, assignment or comment. The
+ * first word is no builtin or keyword of bash or of the shim's shell, whose meaning would change without bash.
+ */
+const PLAIN_WORDS = /^[A-Za-z0-9_./:,@%+=-]+(?:[ \t]+[A-Za-z0-9_./:,@%+=-]+)*$/;
+const SHELL_WORDS = new Set([
+  // bash and dash builtins
+  '.', ':', '[', 'alias', 'bg', 'bind', 'break', 'builtin', 'caller', 'cd', 'chdir', 'command', 'compgen', 'complete',
+  'compopt', 'continue', 'declare', 'dirs', 'disown', 'echo', 'enable', 'eval', 'exec', 'exit', 'export', 'false', 'fc',
+  'fg', 'getopts', 'hash', 'help', 'history', 'jobs', 'kill', 'let', 'local', 'logout', 'mapfile', 'popd', 'printf',
+  'pushd', 'pwd', 'read', 'readarray', 'readonly', 'return', 'set', 'shift', 'shopt', 'source', 'suspend', 'test',
+  'times', 'trap', 'true', 'type', 'typeset', 'ulimit', 'umask', 'unalias', 'unset', 'wait',
+  // bash keywords
+  'if', 'then', 'else', 'elif', 'fi', 'case', 'esac', 'for', 'select', 'while', 'until', 'do', 'done', 'in',
+  'function', 'time', 'coproc',
+]);
+
+/** The argv of a command made only of plain words (`npm test`, `sleep 60`), run without a shell; else null. */
+export function plainArgv(command: string): string[] | null {
+  const trimmed = command.trim();
+  if (!PLAIN_WORDS.test(trimmed)) return null;
+  const words = trimmed.split(/[ \t]+/);
+  const first = words[0]!;
+  return first.includes('=') || first.startsWith('-') || SHELL_WORDS.has(first) ? null : words;
+}
+
+/** Variables the shell reads before the command, which a run without bash would skip: they keep bash. */
+const BASH_STARTUP = ['BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS'];
+
+/**
+ * The command's own argv, and the variables it needs. Line buffering is what `stdbuf -oL -eL` sets up (its preload
+ * library, told by _STDBUF_O/_STDBUF_E), without stdbuf's exec; stdbuf itself where the library is not found. A
+ * command of plain words is run directly, as bash -c would exec it, without starting bash: what differs is only
+ * bash's own variables (`_`, SHLVL) and the wording of "not found". Everything else runs in the command shell.
+ */
+export function commandArgv(
+  command: string,
+  options: { isLineBuffered?: boolean; env?: Record<string, string> } = {},
+): { argv: string[]; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const prefix: string[] = [];
+  if (options.isLineBuffered ?? true) {
+    const library = libstdbuf();
+    const runner = stdbuf();
+    if (library) {
+      const preload = options.env?.LD_PRELOAD;
+      Object.assign(env, { LD_PRELOAD: preload ? `${preload}:${library}` : library, _STDBUF_O: 'L', _STDBUF_E: 'L' });
+    } else if (runner) {
+      prefix.push(runner, '-oL', '-eL');
+    }
+  }
+  const isPlainAllowed = !BASH_STARTUP.some((name) => options.env?.[name] !== undefined);
+  const plain = isPlainAllowed ? plainArgv(command) : null;
+  return { argv: [...prefix, ...(plain ?? [commandShell(), '-c', command])], env };
 }
 
 /** The stdin FIFO and the control FIFO of an interactive process. */

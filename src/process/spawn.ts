@@ -1,12 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { AppError, errorMessage } from '../errors.js';
 import { agentDir } from '../home-layout.js';
 import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessType } from '../store/process-repo.js';
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
-import { captureIdentity } from './identity.js';
+import { captureIdentity, isForbiddenPid, type ProcessIdentity } from './identity.js';
+import { LaunchUncertainError, type LaunchRequest, type ShimLauncher } from './forker.js';
+import { environHas, readAllStats } from './proc-fs.js';
 import type { SandboxHost } from './sandbox.js';
 import { commandArgv, shimArgs } from './shim.js';
 import { createInputFifos, inputFiles } from './input.js';
@@ -41,11 +43,6 @@ export interface SpawnRequest {
   withRow?: ((processId: number) => void) | undefined;
 }
 
-export interface Spawned {
-  record: ProcessRecord;
-  child: ChildProcess;
-}
-
 /** The marker every process of a run carries in its environment, so stray descendants can be found and proven ours. */
 export const RUN_MARKER_NAME = 'CHORUS_RUN_DIR';
 
@@ -62,11 +59,15 @@ export function exitFilePath(runDir: string): string {
   return join(runDir, 'exit');
 }
 
-/** The command's argv inside any sandbox: under a terminal (terminal.ts) when asked, then the command. */
-export function commandLauncher(command: string, isTty: boolean): string[] {
+/**
+ * The command's argv inside any sandbox (under a terminal, terminal.ts, when asked, then the command) and the
+ * variables it needs (line buffering): in its environment, or, confined, as NAME=VALUE words for the sandbox's
+ * `env --default-signal`, so bwrap itself neither loads nor drops them.
+ */
+export function commandLauncher(command: string, isTty: boolean, agentEnv: Record<string, string> = {}): { argv: string[]; env: Record<string, string> } {
   // Under a terminal the program buffers by lines already (it sees a tty).
-  const inner = commandArgv(command, { isLineBuffered: !isTty });
-  return isTty ? terminalArgv(inner) : inner;
+  const inner = commandArgv(command, { isLineBuffered: !isTty, env: agentEnv });
+  return { argv: isTty ? terminalArgv(inner.argv) : inner.argv, env: inner.env };
 }
 
 /** script runs its command with $SHELL; a terminal needs a TERM. */
@@ -94,13 +95,14 @@ export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { comma
 
 /**
  * Starts the command through the shim, detached in its own process group, with stdout and stderr going straight to
- * files (which reach a sandboxed command as open descriptors: it never sees the run directory). The row is committed as `starting` before the spawn (so a crash never leaves a process without a row) and
- * becomes `running`, visible to every list, in the transaction that records its identity.
+ * files (which reach a sandboxed command as open descriptors: it never sees the run directory). The row is committed
+ * as `starting` before the launch (so a crash never leaves a process without a row) and becomes `running`, visible to
+ * every list, in the transaction that records its identity.
  */
-export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, parentEnv: NodeJS.ProcessEnv = process.env): Spawned {
+export async function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, launcher: ShimLauncher, parentEnv: NodeJS.ProcessEnv = process.env): Promise<ProcessRecord> {
   const { command, cwd } = validateSpawn(request, repo);
   // Before the row exists: `required` without a working sandbox refuses here, with nothing written.
-  const launcher = sandbox.launcher(request.agent, cwd);
+  const confinement = sandbox.launcher(request.agent, cwd);
   const fields: NewProcess = {
     command,
     name: request.name ?? null,
@@ -116,14 +118,14 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     restartedFrom: request.restartedFrom ?? null,
     isInteractive: (request.interactive ?? false) || (request.tty ?? false),
     isTty: request.tty ?? false,
-    sandbox: launcher.sandbox,
+    sandbox: confinement.sandbox,
     readyJson: request.readyJson ?? null,
     restartJson: request.restartJson ?? null,
     restartCount: request.restartCount ?? 0,
     restartStreak: request.restartStreak ?? 0,
   };
   // Checked before anything exists: a missing `script` is a clear refusal, not a process that fails at once.
-  const commandLine = commandLauncher(command, fields.isTty);
+  const commandLine = commandLauncher(command, fields.isTty, request.agent.env);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
@@ -142,11 +144,14 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
   });
   const row = repo.get(id)!;
 
-  let child: ChildProcess;
-  const fds: number[] = [];
+  const forget = (error: unknown): AppError => {
+    repo.delete(id);
+    rmSync(row.runDir, { recursive: true, force: true });
+    return error instanceof AppError ? error : new AppError('SPAWN_FAILED', errorMessage(error), { cause: error });
+  };
+  let launch: LaunchRequest;
   try {
     mkdirSync(row.runDir, { mode: 0o700 });
-    fds.push(openSync(row.stdoutLog, 'a', 0o600), openSync(row.stderrLog, 'a', 0o600));
     const env = buildChildEnv(parentEnv, request.agent.env, {
       [RUN_MARKER_NAME]: row.runDir,
       CHORUS_AGENT: request.agent.name,
@@ -155,30 +160,59 @@ export function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequ
     const input = fields.isInteractive ? inputFiles(row.runDir) : undefined;
     if (input) createInputFifos(input);
     if (fields.isTty) Object.assign(env, terminalEnv(parentEnv));
-    child = spawn('/bin/sh', shimArgs(exitFilePath(row.runDir), [...launcher.prefix, ...commandLine], input), {
-      cwd,
-      env,
-      detached: true,
-      stdio: ['ignore', fds[0]!, fds[1]!],
-    });
-    if (child.pid === undefined) throw new AppError('SPAWN_FAILED', 'the shell could not be started');
+    const isConfined = confinement.prefix.length > 0;
+    if (!isConfined) Object.assign(env, commandLine.env);
+    const assignments = isConfined ? Object.entries(commandLine.env).map(([name, value]) => `${name}=${value}`) : [];
+    launch = {
+      argv: ['/bin/sh', ...shimArgs(exitFilePath(row.runDir), [...confinement.prefix, ...assignments, ...commandLine.argv], input)],
+      cwd, env, stdoutLog: row.stdoutLog, stderrLog: row.stderrLog, exitFile: exitFilePath(row.runDir),
+    };
   } catch (error) {
-    repo.delete(id);
-    rmSync(row.runDir, { recursive: true, force: true });
-    throw error instanceof AppError ? error : new AppError('SPAWN_FAILED', errorMessage(error), { cause: error });
-  } finally {
-    for (const fd of fds) closeSync(fd);
+    throw forget(error);
   }
-  child.on('error', () => { /* reported through the exit status; an unhandled 'error' would crash the bot */ });
-  child.unref();
+  let pid: number | undefined;
+  for (let attempt = 1; pid === undefined; attempt += 1) {
+    try {
+      pid = await launcher.launch(launch);
+    } catch (error) {
+      if (!(error instanceof LaunchUncertainError)) throw forget(error);
+      // The forker died after it had the request: the shim may run, and its run marker would prove it.
+      const found = await findLaunched(row.runDir);
+      if (found) {
+        repo.transaction(() => repo.markRunning(id, found, new Date().toISOString()));
+        return repo.get(id)!;
+      }
+      // Nothing carries the marker after a fork and an exec had time: the request was never acted on. Once more.
+      if (attempt >= 2) throw forget(error);
+    }
+  }
 
-  const identity = captureIdentity(child.pid);
+  const identity = captureIdentity(pid);
   const startedAt = new Date().toISOString();
   if (identity) {
     repo.transaction(() => repo.markRunning(id, identity, startedAt));
   } else {
     // It ended before its identity could be read: record it so the supervisor settles it from the exit file.
-    repo.transaction(() => repo.markRunning(id, { pid: child.pid!, pgid: child.pid!, startTicks: -1, bootId: '' }, startedAt));
+    repo.transaction(() => repo.markRunning(id, { pid, pgid: pid, startTicks: -1, bootId: '' }, startedAt));
   }
-  return { record: repo.get(id)!, child };
+  return repo.get(id)!;
+}
+
+/** The shim of a run directory, found by its run marker (a session leader carrying it): a spawn cut short. */
+export function findByRunMarker(runDir: string): ProcessIdentity | undefined {
+  const marker = runMarker(runDir);
+  for (const stat of readAllStats()) {
+    if (stat.pid === stat.pgrp && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) return captureIdentity(stat.pid);
+  }
+  return undefined;
+}
+
+/** Looks for a shim whose launch was not answered, for as long as a fork and an exec can take. */
+async function findLaunched(runDir: string): Promise<ProcessIdentity | undefined> {
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const found = findByRunMarker(runDir);
+    if (found) return found;
+    await sleep(50);
+  }
+  return undefined;
 }

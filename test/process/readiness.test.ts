@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HookEngine } from '../../src/hooks/hook-engine.js';
@@ -137,4 +138,16 @@ describe('readiness', () => {
     await hooks.idle();
     expect(port.actions.map((a) => a.context.cause)).toEqual(['ready_timeout']);
   });
+
+  it('a process started by a client, whose ready line is already in its log, is ready once the supervisor adopts it', async () => {
+    const { home, manager: client } = await startManager({ supervise: false });
+    const record = await client.spawn({ agent: 'demo', command: 'echo ready; exec sleep 60', readyJson: JSON.stringify(parseReadySpec({ pattern: '^ready$' })) });
+    await waitFor(() => readFileSync(record.stdoutLog, 'utf8') === 'ready\n', { what: 'the line in the log' });
+    const { manager } = await startManager({ home, supervise: false });
+    const ready = nextEvent<[ProcessRecord]>(manager, 'ready', (p) => p.id === record.id);
+    await manager.startSupervising();
+    await ready;
+    expect(manager.repo.get(record.id)!.readyAt).toEqual(expect.any(String));
+  });
 });
+

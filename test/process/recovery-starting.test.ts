@@ -36,7 +36,7 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string, spawn
 function startShim(record: ProcessRecord): number {
   const fds = [openSync(record.stdoutLog, 'a', 0o600), openSync(record.stderrLog, 'a', 0o600)];
   try {
-    const child = spawn('/bin/sh', shimArgs(exitFilePath(record.runDir), commandArgv(record.command)), {
+    const child = spawn('/bin/sh', shimArgs(exitFilePath(record.runDir), commandArgv(record.command).argv), {
       cwd: record.workingDirectory,
       env: buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) }),
       detached: true,
