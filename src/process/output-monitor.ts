@@ -272,14 +272,21 @@ export class OutputMonitor {
       f.isResolved = true;
     }
     this.recoverFromShrink(f);
+    // Nobody reads the lines: a pass reads to where the file ended when it began, not after a writer that goes on (the
+    // next poll takes the rest, passing over to its tail), so a fast writer is not followed a chunk at a time.
+    const passEnd = this.wantsLines() ? Infinity : fstatSync(f.fd!).size;
     let hasRead = false;
     let sliceStart = Date.now();
-    for (;;) {
+    while (f.offset < passEnd) {
       // Reads stop at the cap, so a rotation starts there and `.1` does not grow by a whole read chunk past it.
-      const n = this.readInto(f, f.fd!, Math.max(1, this.options.capBytes - f.offset));
+      const n = this.readInto(f, f.fd!, Math.max(1, Math.min(this.options.capBytes, passEnd) - f.offset));
       if (n === 0) break;
       hasRead = true;
-      if (f.offset >= this.options.capBytes) await this.rotate(f);
+      if (f.offset >= this.options.capBytes) {
+        await this.rotate(f);
+        // The old file's end says nothing of the new one.
+        if (passEnd !== Infinity) return hasRead;
+      }
       if (this.isFinished || f.fd === null) return hasRead;
       if (Date.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
@@ -389,8 +396,9 @@ export class OutputMonitor {
     // Before the pause, read and keep at most one cap (and a read chunk) past the current position.
     const keepEnd = f.offset + this.options.capBytes + CHUNK_BYTES;
     copyPrefix(f.path, f.tempPath, keepEnd);
-    // Catch up before pausing, so the pause only covers what arrives meanwhile.
-    await this.readToEnd(f, keepEnd);
+    // Catch up before pausing, so the pause only covers what arrives meanwhile (when nobody reads the lines, only to
+    // where the file ends now: the paused read passes over the rest to its tail).
+    await this.readToEnd(f, this.wantsLines() ? keepEnd : Math.min(keepEnd, fstatSync(f.fd!).size));
     if (f.fd === null) return void rmSync(f.tempPath, { force: true });
     const pause = await this.options.pauseWriters?.() ?? null;
     const resume = typeof pause === 'function' ? pause : null;

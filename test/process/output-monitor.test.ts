@@ -10,7 +10,7 @@ const numbered = (from: number, to: number) => Array.from({ length: to - from },
 interface Made { text: string; endOffset: number; isEvery: boolean }
 
 /** A monitor over a run directory's two logs (stdout written by the test), nobody reading every line unless `wants()`. */
-function monitorOf(options: { capBytes?: number; wants?: () => boolean } = {}) {
+function monitorOf(options: { capBytes?: number; wants?: () => boolean; onRead?: () => void } = {}) {
   const dir = join(makeTempHome(), 'run');
   mkdirSync(dir);
   const log = join(dir, 'stdout.log');
@@ -23,7 +23,7 @@ function monitorOf(options: { capBytes?: number; wants?: () => boolean } = {}) {
     start: { stdout: { offset: 0, rotated: 0 }, stderr: { offset: 0, rotated: 0 } },
     wantsLines: options.wants ?? (() => false),
     tailLines: 100,
-    onRead: () => { reads += 1; },
+    onRead: () => { reads += 1; options.onRead?.(); },
     onLine: (_stream, text, endOffset, _isCut, isEvery) => { made.push({ text, endOffset, isEvery }); },
     // No writer: what is in the file is all there is.
     pauseWriters: async () => 'none',
@@ -66,6 +66,24 @@ describe('output monitor: nobody reads every line', () => {
     monitor.close();
     expect(made.slice(-100).map((l) => Number(l.text.split(' ')[0]))).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
     expect(monitor.positions().stdout.offset).toBe(text.length);
+  });
+
+  it('reads a pass only to where the file ended when it began, so a writer that goes on is not followed chunk by chunk', async () => {
+    let log = '';
+    let appended = 0;
+    const first = numbered(0, 400_000);
+    const more = numbered(400_000, 500_000);
+    // A writer that adds a backlog while the first pass reads.
+    const run = monitorOf({ onRead: () => { if (appended++ === 0) appendFileSync(log, more); } });
+    log = run.log;
+    writeFileSync(log, first);
+    await run.monitor.drain();
+    expect(run.monitor.positions().stdout.offset).toBe(first.length);
+    await run.monitor.drain();
+    run.monitor.close();
+    expect(run.reads()).toBe(2);
+    expect(run.monitor.positions().stdout.offset).toBe(first.length + more.length);
+    expect(run.made.at(-1)!.text).toBe('line 499999');
   });
 
   it('makes every line again as soon as someone reads them', async () => {
