@@ -5,6 +5,7 @@
 // rss_mb_<N>. `features` is the second row: part of the fleet runs with the features of the open issues on.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
@@ -12,6 +13,16 @@ import { clockTicksPerSecond, cpuSeconds } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const selfCpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+/** CPU seconds every core spent busy (user, nice, system, irq, softirq, steal), from /proc/stat. */
+function machineBusySeconds() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / clockTicksPerSecond();
+}
 
 /** Every this many processes of the readiness third, one waits for a port instead of a line (a listening perl). */
 const PORT_EVERY = 20;
@@ -105,6 +116,8 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   const suffix = features ? `${size}_features` : String(size);
   try {
     // Chorus: one after another through a client, as the CLI starts them, while the supervisor adopts them.
+    // Who spends the CPU of a spawn: this client, the supervisor adopting, the machine as a whole (the processes).
+    const cpuBefore = { client: selfCpuSeconds(), supervisor: cpuSeconds(supervisor.child.pid), machine: machineBusySeconds() };
     let t0 = nowMs();
     for (let k = 0; k < size; k += 1) {
       const extra = features ? featureRequest(k) : { command: 'sleep 100000', hooks: [] };
@@ -115,6 +128,11 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
       trackGroup(record.pgid);
     }
     const chorusSpawnS = (nowMs() - t0) / 1000;
+    const spawnCpu = {
+      client_ms_per_spawn: round((1000 * (selfCpuSeconds() - cpuBefore.client)) / size, 2),
+      supervisor_ms_per_spawn: round((1000 * (cpuSeconds(supervisor.child.pid) - cpuBefore.supervisor)) / size, 2),
+      machine_ms_per_spawn: round((1000 * (machineBusySeconds() - cpuBefore.machine)) / size, 2),
+    };
     await waitUntil(() => supervisor.adopted >= size, { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted})` });
     const adoptedAfterS = (nowMs() - t0) / 1000;
     // Readiness settles before the idle window: what is measured is a ready fleet's idle, not probes still running.
@@ -174,6 +192,7 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
         [`idle_cpu_${suffix}_seconds`]: { chorus: round(chorus.cpuS, 2), pm2: theirs ? round(theirs.cpuS, 2) : null, window_s: idleSeconds, tick_s: round(1 / clockTicksPerSecond(), 3) },
         [`idle_cpu_pct_${suffix}_spread_5s`]: { chorus: windowsRounded(chorus.windows), pm2: theirs ? windowsRounded(theirs.windows) : null },
         [`spawn_${suffix}_adopted_after_s`]: round(adoptedAfterS, 2),
+        [`spawn_${suffix}_cpu`]: spawnCpu,
         ...(features ? { [`features_${size}`]: FEATURES_TODAY, [`features_${size}_readiness`]: readiness } : {}),
       },
     };

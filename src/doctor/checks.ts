@@ -2,6 +2,7 @@ import { type Check } from './check.js';
 import { databaseCheck, diskCheck, homeCheck, nodeCheck, procCheck, supervisorCheck } from './local-checks.js';
 import { discordGuildCheck, discordTokenCheck, llmCheck } from './remote-checks.js';
 import { sandboxCheck } from './sandbox-check.js';
+import { spawnerCheck } from './spawner-check.js';
 
 /** What `chorus doctor` runs, in this order. A new check is one small module and one entry here. */
 export const DOCTOR_CHECKS: readonly Check[] = [
@@ -12,6 +13,7 @@ export const DOCTOR_CHECKS: readonly Check[] = [
   supervisorCheck,
   diskCheck,
   sandboxCheck,
+  spawnerCheck,
   discordTokenCheck,
   discordGuildCheck,
   llmCheck,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { findOnPath } from './find-program.js';
 import type { Socket } from 'node:net';
 import { AppError, errorMessage } from '../errors.js';
 import { readStat } from './proc-fs.js';
@@ -91,8 +92,9 @@ while (defined(my $h = readn(4))) {
 }
 `;
 
-function firstExisting(paths: string[]): string | undefined {
-  return paths.find((path) => existsSync(path));
+/** perl on `path` (the supervisor's PATH), as a shell would find it. */
+export function findPerl(path = process.env.PATH ?? ''): string | undefined {
+  return findOnPath('perl', path) ?? undefined;
 }
 
 function frame(request: LaunchRequest): Buffer {
@@ -118,11 +120,11 @@ export class Forker implements ShimLauncher {
   private current: Generation | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly perl: string, private readonly idleMs: number) {}
+  constructor(readonly perl: string, private readonly idleMs: number) {}
 
-  /** A forker if this machine has perl (whether it runs the script is seen when the first launch starts it). */
-  static find(options: { perl?: string | undefined; idleMs?: number | undefined } = {}): Forker | undefined {
-    const perl = options.perl ?? firstExisting(['/usr/bin/perl', '/bin/perl']);
+  /** A forker if perl is on `path` (whether it runs the script is seen when the first launch starts it). */
+  static find(options: { perl?: string | undefined; path?: string | undefined; idleMs?: number | undefined } = {}): Forker | undefined {
+    const perl = options.perl ?? findPerl(options.path);
     return perl ? new Forker(perl, options.idleMs ?? 30_000) : undefined;
   }
 
@@ -273,9 +275,10 @@ export class ShimLaunchers implements ShimLauncher {
   private readonly fallback = new NodeLauncher();
   private readonly onFallback: ((why: string) => void) | undefined;
 
-  /** `perl` and `idleMs` (how long an idle forker lives) are for tests. */
-  constructor(options: { useForker: boolean; perl?: string; idleMs?: number; onFallback?: (why: string) => void }) {
-    this.forker = options.useForker ? Forker.find({ perl: options.perl, idleMs: options.idleMs }) : undefined;
+  /** `path`: where perl is looked for (the supervisor's PATH); `perl` and `idleMs` (how long an idle forker lives) are for tests. */
+  constructor(options: { useForker: boolean; path?: string | undefined; perl?: string; idleMs?: number; onFallback?: (why: string) => void }) {
+    this.forker = options.useForker ? Forker.find({ perl: options.perl, path: options.path, idleMs: options.idleMs }) : undefined;
+    if (options.useForker && !this.forker) options.onFallback?.('perl was not found on PATH');
     this.onFallback = options.onFallback;
   }
 

@@ -202,6 +202,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     });
     this.launcher = new ShimLaunchers({
       useForker: (options.launcher ?? 'forker') === 'forker',
+      path: this.env.PATH,
       onFallback: (why) => this.log.warn({ why }, 'the forker cannot run here; processes are started with Node\'s spawn'),
     });
     this.restarts = new RestartEngine({

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { AppError } from '../errors.js';
 import type { SandboxKind } from '../store/process-repo.js';
 import { DEFAULT_SANDBOX_POLICY, type ProcessOwner, type SandboxPolicy } from './owner.js';
 import { isInside } from './workspace.js';
+import { findOnPath } from './find-program.js';
 
 export const SANDBOX_MODES = ['auto', 'required', 'off'] as const;
 export type SandboxMode = (typeof SANDBOX_MODES)[number];
@@ -47,17 +48,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 const ENV_PATH = existsSync('/usr/bin/env') ? '/usr/bin/env' : '/bin/env';
 
 export function findBwrap(path = process.env.PATH ?? ''): string | null {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, 'bwrap');
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return null;
+  return findOnPath('bwrap', path);
 }
 
 /** The argv of one confined `true`, with every feature a real run uses. */

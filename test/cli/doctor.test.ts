@@ -63,7 +63,7 @@ describe('chorus doctor', () => {
     const { discord, llm } = await startServers();
     const home = await usedHome();
     const { code, report } = await doctor(home, envFor(discord, llm));
-    expect(report.checks.map((c) => c.name)).toEqual(['node', '/proc', 'CHORUS_HOME', 'database', 'supervisor', 'disk', 'sandbox', 'discord token', 'discord guild', 'llm endpoint']);
+    expect(report.checks.map((c) => c.name)).toEqual(['node', '/proc', 'CHORUS_HOME', 'database', 'supervisor', 'disk', 'sandbox', 'spawner', 'discord token', 'discord guild', 'llm endpoint']);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
     expect(code).toBe(0);
@@ -72,6 +72,13 @@ describe('chorus doctor', () => {
     expect(check(report, 'database').detail).toMatch(/quick_check ok, schema version \d+/);
     expect(check(report, 'llm endpoint').detail).toMatch(/gpt-4o-mini is listed/);
     expect(check(report, 'sandbox').detail).toMatch(/bwrap works: agent processes run confined \(CHORUS_SANDBOX=auto\)/);
+    expect(check(report, 'spawner').detail).toMatch(/the forker \(\/\S*perl\) starts processes/);
+  });
+
+  it('warns, naming the fix, when no perl is on PATH for the forker', async () => {
+    const { report, code } = await doctor(await usedHome(), { PATH: '/nonexistent' });
+    expect(check(report, 'spawner')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/perl was not found on PATH: processes are started with Node's spawn/), fix: expect.stringMatching(/apt-get install perl-base/) });
+    expect(code).toBe(0);
   });
 
   it('reports the sandbox: a warning when bwrap is missing or it is off, a failure when it is required', async () => {
