@@ -42,6 +42,8 @@ interface Gathering {
 
 /** A window test (64 KiB of lines) takes about 0.1 ms for an ordinary pattern; one this slow drops its twin for good. */
 const WINDOW_TEST_BUDGET_MS = 4;
+/** Slow window tests in a row that drop the twin: one alone may be a collection or the machine's load, not the pattern. */
+const SLOW_WINDOW_TESTS = 3;
 
 interface LiveHook {
   row: HookRow;
@@ -49,6 +51,7 @@ interface LiveHook {
   regex: RegExp | null;
   /** Tests a window of whole lines at once, so lines that cannot match are not made (see windowTwin); null: line by line. */
   windowRegex: RegExp | null;
+  slowWindowTests: number;
   gathering: Gathering | null;
   cooldownUntil: number;
   timeoutTimer: NodeJS.Timeout | undefined;
@@ -236,7 +239,7 @@ export class HookEngine {
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
     const { trigger } = spec;
     const resource = trigger.type === 'on_resource' ? new ResourceWatch({ memoryMb: trigger.memoryMb, cpuPercent: trigger.cpuPercent, forSeconds: trigger.forSeconds }) : null;
-    return { row, spec, regex, windowRegex: regex && windowTwin(regex), gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
+    return { row, spec, regex, windowRegex: regex && windowTwin(regex), slowWindowTests: 0, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
   }
 
   private liveHooksFor(processId: number): LiveHook[] {
@@ -336,20 +339,22 @@ export class HookEngine {
   }
 
   /**
-   * Whether the output hooks of a process can pass over these whole lines: none gathers them, and each that can
-   * still fire has a window twin of its pattern that matches nowhere in them.
+   * Whether the output hooks of a process can pass over these whole lines: none gathers the lines after a match, and
+   * each that can still fire (or gathers matches) has a window twin of its pattern that matches nowhere in them.
    */
   private canPass(processId: number, stream: LogStream, text: string): boolean {
     for (const hook of this.liveHooksFor(processId)) {
       const { trigger } = hook.spec;
       if (trigger.type !== 'on_output_match' || (trigger.stream !== 'both' && trigger.stream !== stream)) continue;
-      if (hook.gathering) return false;
-      if (hook.row.fireCount >= hook.row.maxFires) continue;
+      // A firing that gathers the lines after its match needs every line; one that gathers only matches does not.
+      if (hook.gathering && hook.spec.outputDelaySeconds > 0) return false;
+      if (!hook.gathering && hook.row.fireCount >= hook.row.maxFires) continue;
       if (!hook.windowRegex) return false;
       const startedAt = performance.now();
       const isMatch = hook.windowRegex.test(text);
       // A pattern that backtracks over a whole window costs more than line by line (up to 7× measured): it goes back to lines.
-      if (performance.now() - startedAt > WINDOW_TEST_BUDGET_MS) hook.windowRegex = null;
+      hook.slowWindowTests = performance.now() - startedAt > WINDOW_TEST_BUDGET_MS ? hook.slowWindowTests + 1 : 0;
+      if (hook.slowWindowTests >= SLOW_WINDOW_TESTS) hook.windowRegex = null;
       if (isMatch) return false;
     }
     return true;

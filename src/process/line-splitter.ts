@@ -20,6 +20,8 @@ const CR = 0x0d;
  * tail holds 100), so a window is kept small next to the read chunk.
  */
 const WINDOW_BYTES = 64 * 1024;
+/** A window some reader may match is asked again in pieces of this size (a few dozen lines each). */
+const PIECE_BYTES = 4 * 1024;
 
 /**
  * Lets push pass over whole ASCII windows whose lines concern nobody (no reader's pattern can match in them): of such
@@ -70,13 +72,28 @@ export class LineSplitter {
       } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
         // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
         const text = chunk.toString('latin1', start, windowEnd + 1);
-        if (pass?.canPass(text)) {
+        if (!pass) {
+          emitAsciiLines(text, chunkStart + start, emit);
+        } else if (pass.canPass(text)) {
           if (lastLinesStart(chunk.subarray(start, windowEnd + 1), pass.tailLines) < 0) emitPassed();
           passed = text;
           passedAt = start;
         } else {
-          emitPassed();
-          emitAsciiLines(text, chunkStart + start, emit);
+          // A window that holds a match: its pieces are asked again, so only the lines near the match are made.
+          for (let at = 0; at < text.length;) {
+            let pieceEnd = at + PIECE_BYTES >= text.length - 1 ? text.length - 1 : text.lastIndexOf('\n', at + PIECE_BYTES);
+            if (pieceEnd < at) pieceEnd = text.indexOf('\n', at);
+            const piece = at === 0 && pieceEnd === text.length - 1 ? text : text.slice(at, pieceEnd + 1);
+            if (piece !== text && pass.canPass(piece)) {
+              if (lastLinesStart(chunk.subarray(start + at, start + pieceEnd + 1), pass.tailLines) < 0) emitPassed();
+              passed = piece;
+              passedAt = start + at;
+            } else {
+              emitPassed();
+              emitAsciiLines(piece, chunkStart + start + at, emit);
+            }
+            at = pieceEnd + 1;
+          }
         }
         start = windowEnd + 1;
       } else {

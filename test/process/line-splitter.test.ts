@@ -121,6 +121,18 @@ describe('line splitter', () => {
     expect(every.length).toBeLessThan(all.length);
   });
 
+  it('makes, of a window holding one match, only the lines of the piece around it', () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => (i === 700 ? 'line 700 MARK' : `line ${i} ${'x'.repeat(50)}`));
+    const chunk = Buffer.from(`${lines.join('\n')}\n`);
+    const made: string[] = [];
+    const tail: string[] = [];
+    new LineSplitter().push(chunk, chunk.length, (text) => made.push(text), { canPass: (text) => !text.includes('MARK'), tailLines: 10, emitTail: (text) => tail.push(text) });
+    expect(made).toContain('line 700 MARK');
+    // A 4 KiB piece holds about 70 of these lines; the window around it would have made about 1,100.
+    expect(made.length).toBeLessThan(150);
+    expect([...made, ...tail].slice(-10)).toEqual(lines.slice(-10));
+  });
+
   it('continues a line split across a read of only the last lines and a full read', () => {
     const splitter = new LineSplitter();
     const lines: SplitLine[] = [];
