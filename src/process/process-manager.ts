@@ -451,6 +451,19 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return { ...record, ...observedEnd(record, state, exitCode) };
   }
 
+  /**
+   * Records now an end that `observe` saw (its exit file), when this supervisor watches the process, rather than on
+   * the file's event a moment later; the stored row after.
+   */
+  async settleObserved(id: number): Promise<ProcessRecord | undefined> {
+    const entry = this.entries.get(id);
+    if (entry) {
+      this.checkEnded(entry);
+      if (entry.ending) await entry.ending;
+    }
+    return this.repo.get(id);
+  }
+
   /** Stops watching; the processes keep running and a later supervisor adopts them. */
   async close(): Promise<void> {
     if (this.isClosed) return;
