@@ -81,6 +81,120 @@ export function matchLine(re: RegExp, line: string): boolean {
   return (linearTwinOf(re) ?? re).test(text);
 }
 
+/**
+ * A twin of a pattern that tests many whole lines at once (a window of a log, newline-separated) on the backtracking
+ * engine, or null when that is not safe or not exact enough to pass over lines that do not match. Only patterns whose
+ * every match is tried once per position get one: no quantifier but an exact count (`*`, `+`, `?`, `{n,m}` choose,
+ * and choices in a row multiply: `a?a?a?…` or `(a|aa)(a|aa)…` took 60-380 ms on a 64 KiB window, after V8 fell
+ * back to its linear engine), and alternation only at the top (`ERROR|panic|FAIL`). `$`, `\b` and `\B` look at
+ * what follows, which differs where a line was cut. Within those, a match in any one line is a match of the same
+ * characters in the window (`^` matches at every line's start with the `m` flag), so a window with no match holds
+ * no matching line; a match in the window only means its lines are tested one by one.
+ */
+export function windowTwin(re: RegExp): RegExp | null {
+  const source = topLevelAlternatives(re.source).map(dropTrailingRepeats).join('|');
+  let depth = 0;
+  for (let at = 0; at < source.length;) {
+    const char = source[at]!;
+    if (char === '\\') {
+      if (source[at + 1] === 'b' || source[at + 1] === 'B') return null;
+      at += escapeLength(source, at);
+    } else if (char === '[') {
+      at = classEnd(source, at);
+    } else if (char === '(') {
+      depth += 1;
+      // A group's own `?` ((?:, (?<name>) is no quantifier.
+      at += source[at + 1] === '?' ? 2 : 1;
+    } else if (char === ')') {
+      depth -= 1;
+      at += 1;
+    } else if (char === '*' || char === '+' || char === '?' || char === '$' || (char === '|' && depth > 0)) {
+      return null;
+    } else if (char === '{') {
+      const count = /^\{\d+\}/.exec(source.slice(at, at + 12));
+      if (!count) return null;
+      at += count[0].length;
+    } else {
+      at += 1;
+    }
+  }
+  return new RegExp(source, `${re.flags.replace(/[gylm]/g, '')}m`);
+}
+
+/** A pattern's top-level alternatives: split at each `|` outside groups and classes. */
+function topLevelAlternatives(source: string): string[] {
+  const alternatives: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let at = 0; at < source.length;) {
+    const char = source[at]!;
+    if (char === '\\') at += escapeLength(source, at);
+    else if (char === '[') at = classEnd(source, at);
+    else {
+      if (char === '(') depth += 1;
+      else if (char === ')') depth -= 1;
+      else if (char === '|' && depth === 0) {
+        alternatives.push(source.slice(start, at));
+        start = at + 1;
+      }
+      at += 1;
+    }
+  }
+  alternatives.push(source.slice(start));
+  return alternatives;
+}
+
+const TRAILING_QUANTIFIER = /^(?:[*+?]|\{(\d+)(?:,(\d*))?\})\??$/;
+
+/**
+ * An alternative without the repetition of its last single atom (a character, an escape, a class), as far as a
+ * search for it is concerned: `panic: \w+` is found exactly where `panic: \w` is (a match of one is a match of the
+ * other, or its prefix), `x\s*` where `x` is, `a{2,}` where `a{2}` is. Groups are left as they are.
+ */
+function dropTrailingRepeats(alternative: string): string {
+  let text = alternative;
+  for (;;) {
+    let atomStart = -1;
+    let quantifierStart = -1;
+    for (let at = 0; at < text.length;) {
+      const char = text[at]!;
+      if ('*+?{'.includes(char) && atomStart >= 0 && quantifierStart < 0) {
+        quantifierStart = at;
+        at += char === '{' ? Math.max(1, text.indexOf('}', at) + 1 - at) : 1;
+        if (text[at] === '?') at += 1;
+        continue;
+      }
+      quantifierStart = -1;
+      if (char === '(') {
+        // A group is no single atom: what follows it is kept as it is.
+        let depth = 0;
+        let end = at;
+        while (end < text.length) {
+          const c = text[end]!;
+          if (c === '\\') { end += escapeLength(text, end); continue; }
+          if (c === '[') { end = classEnd(text, end); continue; }
+          if (c === '(') depth += 1;
+          else if (c === ')' && (depth -= 1) === 0) break;
+          end += 1;
+        }
+        atomStart = -1;
+        at = end + 1;
+      } else {
+        atomStart = at;
+        at = char === '\\' ? at + escapeLength(text, at) : char === '[' ? classEnd(text, at) : at + 1;
+      }
+    }
+    if (atomStart < 0 || quantifierStart < 0) return text;
+    const quantifier = TRAILING_QUANTIFIER.exec(text.slice(quantifierStart));
+    if (!quantifier) return text;
+    const atom = text.slice(atomStart, quantifierStart);
+    const least = quantifier[0][0] === '+' ? 1 : quantifier[1] === undefined ? 0 : Number(quantifier[1]);
+    const kept = least === 0 ? '' : least === 1 ? atom : `${atom}{${least}}`;
+    text = text.slice(0, atomStart) + kept;
+    if (least !== 0) return text;
+  }
+}
+
 /** Regexes not made by compileSafePattern get a twin on first use, when the linear engine can run them. */
 function linearTwinOf(re: RegExp): RegExp | null {
   let twin = linearTwins.get(re);

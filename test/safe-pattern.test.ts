@@ -8,6 +8,7 @@ import {
   MATCH_LINE_LIMIT,
   matchLine,
   PATTERN_MAX_COST,
+  windowTwin,
 } from '../src/safe-pattern.js';
 
 function refusal(raw: string, field = 'pattern'): string {
@@ -183,5 +184,40 @@ describe('regex safety', () => {
     if (process.env.CHORUS_TEST_REPORT) console.log(`(a+)+$ on ${hostile.length} chars: ${withoutFlagsMs.toFixed(1)}ms without the flags (child), ${withFlagsMs.toFixed(2)}ms with them`);
     expect(withoutFlagsMs).toBeGreaterThan(50);
     expect(withoutFlagsMs).toBeGreaterThan(withFlagsMs * 10);
+  });
+});
+
+describe('window twins', () => {
+  it('are refused to patterns that could rewind across a window or look past a cut line', () => {
+    for (const raw of ['x*y', 'a+b', '(ab)+', 'ERROR: (\\w+)', 'done$', '\\bfoo', 'a\\B']) expect(windowTwin(compileSafePattern(raw, 'pattern')), raw).toBeNull();
+    // Choices in a row multiply: each of these took 60-380 ms on a 64 KiB window (V8 falling back to its linear engine).
+    for (const raw of ['a?a?a?a?aaab', '(a|a)(a|a)(a|a)(a|a)b', '(a|aa)(a|aa)(a|aa)(a|aa)c', '(a?){16}b', '(ERROR|WARN): x']) {
+      expect(windowTwin(compileSafePattern(raw, 'pattern')), raw).toBeNull();
+    }
+    for (const raw of ['ERROR|panic', '^Traceback', '(?i)ready at \\d', '[*+$]x', '\\*\\+\\$', 'a{3}b', '[\\b]', '(?:ERROR): x|FAIL', 'error TS\\d{4}', 'a+', 'a{2,}', 'a{3}b?']) {
+      expect(windowTwin(compileSafePattern(raw, 'pattern')), raw).not.toBeNull();
+    }
+    // A search finds a trailing repetition of one atom exactly where it finds the atom once (or not at all).
+    const twinOf = (raw: string) => windowTwin(compileSafePattern(raw, 'pattern'))!.source;
+    expect(['panic: \\w+', 'x\\s*', 'a{2,5}', 'foo\\d+\\s*', 'x[a-z]+?', 'ERROR|panic: \\w+'].map(twinOf)).toEqual(['panic: \\w', 'x', 'a{2}', 'foo\\d', 'x[a-z]', 'ERROR|panic: \\w']);
+  });
+
+  it('match every window that holds a matching line, CRLF and cut lines included', () => {
+    const patterns = ['ERROR|panic', '^Traceback', '(?i)ready AT \\d', 'x{3}y?', 'panic: \\w+', 'ab*', 'x{2,}', 'a.c', '/^b/m', '/a.c/s', 'c\\r'];
+    const pieces = ['panic: oops', 'panic: ', 'abbb', 'xx', 'ERROR here', 'Traceback (most recent)', 'READY at 5', 'xxx', '', 'abc', 'a\rc', 'b', 'noise\r', 'x'.repeat(MATCH_LINE_LIMIT - 2) + 'READY at 7', 'y'.repeat(MATCH_LINE_LIMIT + 5) + 'ERROR'];
+    let state = 7;
+    const next = () => { state = (state * 1664525 + 1013904223) >>> 0; return state / 2 ** 32; };
+    for (const raw of patterns) {
+      const re = compileSafePattern(raw, 'pattern');
+      const twin = windowTwin(re)!;
+      expect(twin, raw).not.toBeNull();
+      for (let round = 0; round < 300; round += 1) {
+        const lines = Array.from({ length: 1 + Math.floor(next() * 6) }, () => pieces[Math.floor(next() * pieces.length)]!);
+        // What a line's matching sees: cut at the limit, the CR of a CRLF dropped.
+        const seen = lines.map((l) => { const cut = l.slice(0, MATCH_LINE_LIMIT); return cut.endsWith('\r') ? cut.slice(0, -1) : cut; });
+        const window = lines.map((l) => `${l}\n`).join('');
+        if (seen.some((l) => matchLine(re, l))) expect(twin.test(window), `${raw} on ${JSON.stringify(lines)}`).toBe(true);
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import type { HookEngine } from '../hooks/hook-engine.js';
 import type { HookContext, HookPort, SpawnedBranch } from '../hooks/hook-port.js';
 import type { Logger } from '../logger.js';
-import type { LineEvent, ResourceSample } from '../process/events.js';
+import type { OutputEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { BranchRepo, type BranchRecord } from '../store/branch-repo.js';
 import type { Db } from '../store/database.js';
@@ -112,7 +112,7 @@ export class AgentRuntime implements HookPort {
     this.listen('adopted', (p: ProcessRecord) => this.onWatched(p));
     // Paused, resumed, or a foreground command gone to the background (which gets its status message now).
     this.listen('changed', (p: ProcessRecord) => this.onWatched(p));
-    this.listen('line', (l: LineEvent) => this.onActivity(l.processId));
+    this.listen('output', (o: OutputEvent) => this.onActivity(o.processId));
     this.listen('resources', (s: ResourceSample) => this.onActivity(s.processId));
     this.listen('exited', (p: ProcessRecord) => this.onEnded(p));
     this.listen('killed', (p: ProcessRecord) => this.onEnded(p));
@@ -274,7 +274,7 @@ export class AgentRuntime implements HookPort {
   }
 
   private listen(event: 'started' | 'adopted' | 'changed' | 'exited' | 'killed' | 'lost' | 'restarting' | 'ready' | 'readyFailed', fn: (p: ProcessRecord) => void): void;
-  private listen(event: 'line', fn: (l: LineEvent) => void): void;
+  private listen(event: 'output', fn: (o: OutputEvent) => void): void;
   private listen(event: 'resources', fn: (s: ResourceSample) => void): void;
   private listen(event: string, fn: (arg: never) => void): void {
     const manager = this.manager as unknown as { on(e: string, f: unknown): void; off(e: string, f: unknown): void };

@@ -60,7 +60,12 @@ function lastBytes(record: ProcessRecord, stream: LogStream, limit: number): { t
 async function waitForEnd(manager: ProcessManager, id: number, untilMs: number, signal: AbortSignal | undefined): Promise<ProcessRecord> {
   for (;;) {
     const record = manager.observe(manager.repo.get(id)!);
-    if (record.status !== 'running' || Date.now() >= untilMs || signal?.aborted) return record;
+    if (record.status !== 'running') {
+      // Stored before the tool answers, so the process lists agree with the result (unless no supervisor watches it).
+      const stored = await manager.settleObserved(id);
+      return stored && stored.status !== 'running' ? stored : record;
+    }
+    if (Date.now() >= untilMs || signal?.aborted) return record;
     await sleep(Math.min(POLL_MS, Math.max(1, untilMs - Date.now())));
   }
 }

@@ -2,11 +2,11 @@ import type { Logger } from '../logger.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { HookRepo, type FiringCause, type HookRow } from '../store/hook-repo.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
-import type { LineEvent, ResourceSample } from '../process/events.js';
+import type { LineEvent, OutputEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
-import { compileSafePattern, matchLine } from '../safe-pattern.js';
+import { compileSafePattern, matchLine, windowTwin } from '../safe-pattern.js';
 import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
 import { IdleWatch, ResourceWatch } from './watchdogs.js';
 
@@ -40,10 +40,18 @@ interface Gathering {
   isDirty: boolean;
 }
 
+/** A window test (64 KiB of lines) takes about 0.1 ms for an ordinary pattern; one this slow drops its twin for good. */
+const WINDOW_TEST_BUDGET_MS = 4;
+/** Slow window tests in a row that drop the twin: one alone may be a collection or the machine's load, not the pattern. */
+const SLOW_WINDOW_TESTS = 3;
+
 interface LiveHook {
   row: HookRow;
   spec: HookSpec;
   regex: RegExp | null;
+  /** Tests a window of whole lines at once, so lines that cannot match are not made (see windowTwin); null: line by line. */
+  windowRegex: RegExp | null;
+  slowWindowTests: number;
   gathering: Gathering | null;
   cooldownUntil: number;
   timeoutTimer: NodeJS.Timeout | undefined;
@@ -96,7 +104,11 @@ export class HookEngine {
     this.cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     this.maxConcurrentBranches = options.maxConcurrentBranches ?? 3;
     this.notifyPerMinute = options.notifyPerMinute ?? 6;
-    this.manager.on('line', (line) => this.onLine(line));
+    // Lines are made only for processes an output hook (or someone else) reads; any output feeds the silence watchdogs.
+    this.manager.readLines({
+      wantsLines: (id) => this.wantsLines(id), canPass: (id, stream, text) => this.canPass(id, stream, text), onLine: (line) => this.onLine(line),
+    });
+    this.manager.on('output', (output) => this.onOutput(output));
     this.manager.on('started', (p) => this.onWatched(p));
     this.manager.on('adopted', (p) => this.onWatched(p));
     this.manager.on('exited', (p) => this.onEnded(p));
@@ -227,7 +239,7 @@ export class HookEngine {
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
     const { trigger } = spec;
     const resource = trigger.type === 'on_resource' ? new ResourceWatch({ memoryMb: trigger.memoryMb, cpuPercent: trigger.cpuPercent, forSeconds: trigger.forSeconds }) : null;
-    return { row, spec, regex, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
+    return { row, spec, regex, windowRegex: regex && windowTwin(regex), slowWindowTests: 0, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
   }
 
   private liveHooksFor(processId: number): LiveHook[] {
@@ -318,9 +330,42 @@ export class HookEngine {
     hook.timeoutTimer.unref();
   }
 
+  /** Whether an output hook of the process can still use its lines: one gathering them, or one that can still fire. */
+  private wantsLines(processId: number): boolean {
+    for (const hook of this.liveHooksFor(processId)) {
+      if (hook.spec.trigger.type === 'on_output_match' && (hook.gathering || hook.row.fireCount < hook.row.maxFires)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether the output hooks of a process can pass over these whole lines: none gathers the lines after a match, and
+   * each that can still fire (or gathers matches) has a window twin of its pattern that matches nowhere in them.
+   */
+  private canPass(processId: number, stream: LogStream, text: string): boolean {
+    for (const hook of this.liveHooksFor(processId)) {
+      const { trigger } = hook.spec;
+      if (trigger.type !== 'on_output_match' || (trigger.stream !== 'both' && trigger.stream !== stream)) continue;
+      // A firing that gathers the lines after its match needs every line; one that gathers only matches does not.
+      if (hook.gathering && hook.spec.outputDelaySeconds > 0) return false;
+      if (!hook.gathering && hook.row.fireCount >= hook.row.maxFires) continue;
+      if (!hook.windowRegex) return false;
+      const startedAt = performance.now();
+      const isMatch = hook.windowRegex.test(text);
+      // A pattern that backtracks over a whole window costs more than line by line (up to 7× measured): it goes back to lines.
+      hook.slowWindowTests = performance.now() - startedAt > WINDOW_TEST_BUDGET_MS ? hook.slowWindowTests + 1 : 0;
+      if (hook.slowWindowTests >= SLOW_WINDOW_TESTS) hook.windowRegex = null;
+      if (isMatch) return false;
+    }
+    return true;
+  }
+
+  private onOutput(output: OutputEvent): void {
+    for (const hook of this.liveHooksFor(output.processId)) hook.idle?.noteOutput();
+  }
+
   private onLine(line: LineEvent): void {
     for (const hook of this.liveHooksFor(line.processId)) {
-      hook.idle?.noteOutput();
       if (hook.spec.trigger.type !== 'on_output_match') continue;
       const { stream } = hook.spec.trigger;
       if (stream !== 'both' && stream !== line.stream) continue;

@@ -11,6 +11,28 @@ export interface LineEvent {
   isCut: boolean;
 }
 
+/** New output was read (once per read, however many lines it holds). */
+export interface OutputEvent {
+  processId: number;
+  stream: LogStream;
+}
+
+/**
+ * Reads every line of the processes it wants. Lines are made only for processes someone reads them of (a reader that
+ * wants it, or any 'line' listener): otherwise only the tail's last lines of each read are. Asked at every read, so a
+ * reader that starts wanting a process sees the lines read from then on.
+ */
+export interface LineReader {
+  wantsLines(processId: number): boolean;
+  /**
+   * For a reader that looks for matches: whether none of the lines in `text` (whole lines of the stream, up to 64 KiB,
+   * newline-separated, CRs kept) concerns it. When every reader of the process says so, those lines are not made
+   * (only the tail's last ones). Without it, every line is made.
+   */
+  canPass?(processId: number, stream: LogStream, text: string): boolean;
+  onLine(line: LineEvent): void;
+}
+
 export interface ResourceSample {
   processId: number;
   cpuPercent: number;
@@ -24,7 +46,9 @@ export interface ProcessEvents {
   started: [process: ProcessRecord];
   /** A row of another process (the CLI, a crashed supervisor) that this supervisor now watches. */
   adopted: [process: ProcessRecord];
+  /** Every line of every process: a listener makes Chorus split all output into lines (see LineReader). */
   line: [line: LineEvent];
+  output: [output: OutputEvent];
   exited: [process: ProcessRecord];
   killed: [process: ProcessRecord];
   lost: [process: ProcessRecord];
@@ -59,6 +83,10 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
   once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
     this.emitter.once(event, listener as (...args: unknown[]) => void);
     return this;
+  }
+
+  protected hasListeners(event: keyof Events & string): boolean {
+    return this.emitter.listenerCount(event) > 0;
   }
 
   protected emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {

@@ -274,12 +274,13 @@ export class ShimLaunchers implements ShimLauncher {
   private forker: Forker | undefined;
   private readonly fallback = new NodeLauncher();
   private readonly onFallback: ((why: string) => void) | undefined;
+  private missing: string | undefined;
 
   /** `path`: where perl is looked for (the supervisor's PATH); `perl` and `idleMs` (how long an idle forker lives) are for tests. */
   constructor(options: { useForker: boolean; path?: string | undefined; perl?: string; idleMs?: number; onFallback?: (why: string) => void }) {
     this.forker = options.useForker ? Forker.find({ perl: options.perl, path: options.path, idleMs: options.idleMs }) : undefined;
-    if (options.useForker && !this.forker) options.onFallback?.('perl was not found on PATH');
     this.onFallback = options.onFallback;
+    this.missing = options.useForker && !this.forker ? 'perl was not found on PATH' : undefined;
   }
 
   get kind(): 'forker' | 'node' {
@@ -287,6 +288,11 @@ export class ShimLaunchers implements ShimLauncher {
   }
 
   async launch(request: LaunchRequest): Promise<number> {
+    // Said at the first spawn, not at start-up: a command that spawns nothing says nothing of it.
+    if (this.missing) {
+      this.onFallback?.(this.missing);
+      this.missing = undefined;
+    }
     if (this.forker) {
       try {
         return await this.forker.launch(request);

@@ -10,6 +10,9 @@ export interface SplitLine {
   isCut: boolean;
 }
 
+/** Receives a line as its parts, not as a SplitLine: a million lines make no object each. */
+export type EmitLine = (text: string, endOffset: number, isCut: boolean) => void;
+
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 /**
@@ -17,6 +20,18 @@ const CR = 0x0d;
  * tail holds 100), so a window is kept small next to the read chunk.
  */
 const WINDOW_BYTES = 64 * 1024;
+/** A window some reader may match is asked again in pieces of this size (a few dozen lines each). */
+const PIECE_BYTES = 4 * 1024;
+
+/**
+ * Lets push pass over whole ASCII windows whose lines concern nobody (no reader's pattern can match in them): of such
+ * a window only its last `tailLines` lines are made, through `emitTail`.
+ */
+export interface PassOver {
+  canPass(text: string): boolean;
+  tailLines: number;
+  emitTail: EmitLine;
+}
 
 /** Splits a byte stream into lines, carrying the unfinished last line (at most MAX_LINE_BYTES of it) to the next chunk. */
 export class LineSplitter {
@@ -24,7 +39,7 @@ export class LineSplitter {
   private carryIsCut = false;
 
   /** `chunkEndOffset` is the logical offset just past the chunk's last byte. */
-  push(chunk: Buffer, chunkEndOffset: number, emit: (line: SplitLine) => void): void {
+  push(chunk: Buffer, chunkEndOffset: number, emit: EmitLine, pass?: PassOver): void {
     const chunkStart = chunkEndOffset - chunk.length;
     let start = 0;
     if (this.carry !== null) {
@@ -33,56 +48,106 @@ export class LineSplitter {
         this.keep(chunk, 0);
         return;
       }
-      emit(this.finishLine(chunk, 0, newline, chunkStart + newline + 1));
+      this.finishLine(chunk, 0, newline, chunkStart + newline + 1, emit);
       start = newline + 1;
     }
+    // The last window passed over: it gives the tail its last lines, unless a later window gives them all.
+    let passed: string | null = null;
+    let passedAt = 0;
+    const emitPassed = (): void => {
+      if (passed === null || !pass) return;
+      const from = lastLinesStart(chunk.subarray(passedAt, passedAt + passed.length), pass.tailLines);
+      emitAsciiLines(passed, chunkStart + passedAt, pass.emitTail, Math.max(0, from));
+      passed = null;
+    };
     const last = chunk.lastIndexOf(NEWLINE);
     while (start <= last) {
       const windowEnd = start + WINDOW_BYTES >= last ? last : chunk.lastIndexOf(NEWLINE, start + WINDOW_BYTES);
       if (windowEnd < start) {
+        emitPassed();
         // A line longer than a window.
         const newline = chunk.indexOf(NEWLINE, start);
-        emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+        this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
         start = newline + 1;
       } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
         // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
-        emitAsciiLines(chunk.toString('latin1', start, windowEnd + 1), chunkStart + start, emit);
+        const text = chunk.toString('latin1', start, windowEnd + 1);
+        if (!pass) {
+          emitAsciiLines(text, chunkStart + start, emit);
+        } else if (pass.canPass(text)) {
+          if (lastLinesStart(chunk.subarray(start, windowEnd + 1), pass.tailLines) < 0) emitPassed();
+          passed = text;
+          passedAt = start;
+        } else {
+          // A window that holds a match: its pieces are asked again, so only the lines near the match are made.
+          for (let at = 0; at < text.length;) {
+            let pieceEnd = at + PIECE_BYTES >= text.length - 1 ? text.length - 1 : text.lastIndexOf('\n', at + PIECE_BYTES);
+            if (pieceEnd < at) pieceEnd = text.indexOf('\n', at);
+            const piece = at === 0 && pieceEnd === text.length - 1 ? text : text.slice(at, pieceEnd + 1);
+            if (piece !== text && pass.canPass(piece)) {
+              if (lastLinesStart(chunk.subarray(start + at, start + pieceEnd + 1), pass.tailLines) < 0) emitPassed();
+              passed = piece;
+              passedAt = start + at;
+            } else {
+              emitPassed();
+              emitAsciiLines(piece, chunkStart + start + at, emit);
+            }
+            at = pieceEnd + 1;
+          }
+        }
         start = windowEnd + 1;
       } else {
+        emitPassed();
         for (let newline = chunk.indexOf(NEWLINE, start); start <= windowEnd; newline = chunk.indexOf(NEWLINE, start)) {
-          emit(this.finishLine(chunk, start, newline, chunkStart + newline + 1));
+          this.finishLine(chunk, start, newline, chunkStart + newline + 1, emit);
           start = newline + 1;
         }
       }
     }
+    emitPassed();
     if (start < chunk.length) this.keep(chunk, start);
   }
 
-  /** The unfinished last line, when the stream has ended. */
-  flush(endOffset: number, emit: (line: SplitLine) => void): void {
-    if (this.carry === null) return;
-    const text = decode(this.carry, 0, this.carry.length);
-    emit({ text, endOffset, isCut: this.carryIsCut });
+  /**
+   * As push, but makes only the last `maxLines` lines that end in this chunk (for a tail), when nobody reads the others:
+   * a chunk of many lines then costs a backward search for its last newlines, not a string per line. The unfinished
+   * last line is carried as by push, so a later push continues it.
+   */
+  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: EmitLine): void {
+    const start = lastLinesStart(chunk, maxLines);
+    if (start < 0) return this.push(chunk, chunkEndOffset, emit);
+    // The lines before, and the carry the first of them finishes, are not made.
     this.carry = null;
     this.carryIsCut = false;
+    this.push(chunk.subarray(start), chunkEndOffset, emit);
+  }
+
+  /** The unfinished last line, when the stream has ended. */
+  flush(endOffset: number, emit: EmitLine): void {
+    if (this.carry === null) return;
+    const text = decode(this.carry, 0, this.carry.length);
+    const isCut = this.carryIsCut;
+    this.carry = null;
+    this.carryIsCut = false;
+    emit(text, endOffset, isCut);
   }
 
   get hasPartial(): boolean {
     return this.carry !== null;
   }
 
-  private finishLine(chunk: Buffer, start: number, end: number, endOffset: number): SplitLine {
+  private finishLine(chunk: Buffer, start: number, end: number, endOffset: number, emit: EmitLine): void {
     if (this.carry === null) {
       const isCut = end - start > MAX_LINE_BYTES;
       const cutEnd = isCut ? start + MAX_LINE_BYTES : end;
-      return { text: decode(chunk, start, cutEnd), endOffset, isCut };
+      return emit(decode(chunk, start, cutEnd), endOffset, isCut);
     }
     const room = MAX_LINE_BYTES - this.carry.length;
     const isCut = this.carryIsCut || end - start > room;
     const joined = Buffer.concat([this.carry, chunk.subarray(start, start + Math.min(room, end - start))]);
     this.carry = null;
     this.carryIsCut = false;
-    return { text: decode(joined, 0, joined.length), endOffset, isCut };
+    emit(decode(joined, 0, joined.length), endOffset, isCut);
   }
 
   private keep(chunk: Buffer, start: number): void {
@@ -99,15 +164,33 @@ export class LineSplitter {
   }
 }
 
-/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
-function emitAsciiLines(text: string, windowStart: number, emit: (line: SplitLine) => void): void {
-  for (let from = 0; ;) {
+/**
+ * Where the last `maxLines` lines that end in `chunk` begin (just past the newline before them), or -1 when the chunk
+ * has no more newlines than that: then those lines may begin in an earlier chunk.
+ */
+export function lastLinesStart(chunk: Buffer, maxLines: number): number {
+  let start = chunk.length;
+  for (let found = 0; found <= maxLines; found += 1) {
+    // Guarded: a negative offset would search from the end again.
+    const newline = start > 0 ? chunk.lastIndexOf(NEWLINE, start - 1) : -1;
+    if (newline < 0) return -1;
+    start = newline;
+  }
+  return start + 1;
+}
+
+/**
+ * The lines of an ASCII window that ends with a newline, from `from` (a line's start); `windowStart` is the window's
+ * logical offset.
+ */
+function emitAsciiLines(text: string, windowStart: number, emit: EmitLine, from = 0): void {
+  for (;;) {
     const newline = text.indexOf('\n', from);
     if (newline < 0) return;
     const isCut = newline - from > MAX_LINE_BYTES;
     let end = isCut ? from + MAX_LINE_BYTES : newline;
     if (end > from && text.charCodeAt(end - 1) === CR) end -= 1;
-    emit({ text: text.slice(from, end), endOffset: windowStart + newline + 1, isCut });
+    emit(text.slice(from, end), windowStart + newline + 1, isCut);
     from = newline + 1;
   }
 }

@@ -6,11 +6,17 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { LineSplitter, type SplitLine } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type EmitLine, type PassOver } from './line-splitter.js';
 
-const CHUNK_BYTES = 1024 * 1024;
+/**
+ * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
+ * costs a third of the CPU per byte of 1 MiB reads, which leave the cache before they are searched.
+ */
+const CHUNK_BYTES = 128 * 1024;
 /** One read buffer for every monitor: a chunk is split completely before any await, so sharing is safe. */
 const sharedChunk = Buffer.allocUnsafe(CHUNK_BYTES);
+/** A backlog longer than this, when nobody reads every line, is skipped to its last chunk (see skipToTail). */
+const SKIP_BACKLOG_BYTES = 2 * CHUNK_BYTES;
 /** Longest stretch of reading before the monitor lets other work run. */
 const SLICE_MS = 8;
 /**
@@ -41,7 +47,22 @@ export interface MonitorOptions {
   stderrLog: string;
   start: Record<LogStream, StreamPosition>;
   capBytes: number;
-  onLine: (stream: LogStream, line: SplitLine) => void;
+  /**
+   * Each line made. `isEvery` is false for the last lines of a read made only for the tail, while `wantsLines` says
+   * nobody reads every line: those reads skip the lines before.
+   */
+  onLine: (stream: LogStream, text: string, endOffset: number, isCut: boolean, isEvery: boolean) => void;
+  /** Asked at every read: whether every line is read by someone (true when not given). */
+  wantsLines?: () => boolean;
+  /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
+  tailLines?: number;
+  /**
+   * Asked, while every line is wanted, for each ASCII window of whole lines (up to 64 KiB, newline-separated, CRs
+   * kept): true when none of its lines concerns anyone, so only the window's last `tailLines` lines are made.
+   */
+  canPass?: (stream: LogStream, text: string) => boolean;
+  /** Called after every read of new bytes, before their lines. */
+  onRead?: (stream: LogStream) => void;
   /** Called after a rotation, so the new positions are stored at once (synchronously). */
   onRotated?: () => void;
   /** Called when the shim's exit file may have appeared (the callee checks it). */
@@ -56,10 +77,19 @@ class StreamFollower {
   offset: number;
   rotated: number;
   isResolved = false;
+  /** Made once, not per read: a line of every line, and one of a read's last lines. */
+  readonly emitEvery: EmitLine;
+  readonly emitLast: EmitLine;
 
-  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition) {
+  readonly passOver: PassOver | undefined;
+
+  constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, options: MonitorOptions) {
     this.offset = start.offset;
     this.rotated = start.rotated;
+    const { onLine, canPass } = options;
+    this.emitEvery = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, true);
+    this.emitLast = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, false);
+    this.passOver = canPass && { canPass: (text) => canPass(stream, text), tailLines: options.tailLines ?? 0, emitTail: this.emitLast };
   }
 
   get logicalOffset(): number {
@@ -104,8 +134,8 @@ export class OutputMonitor {
 
   constructor(private readonly options: MonitorOptions) {
     this.followers = {
-      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout),
-      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr),
+      stdout: new StreamFollower('stdout', options.stdoutLog, options.start.stdout, options),
+      stderr: new StreamFollower('stderr', options.stderrLog, options.start.stderr, options),
     };
   }
 
@@ -170,7 +200,7 @@ export class OutputMonitor {
     await this.drain();
     this.isFinished = true;
     for (const follower of [this.followers.stdout, this.followers.stderr]) {
-      follower.splitter.flush(follower.logicalOffset, (line) => this.options.onLine(follower.stream, line));
+      this.flushLine(follower);
       follower.close();
     }
   }
@@ -242,14 +272,21 @@ export class OutputMonitor {
       f.isResolved = true;
     }
     this.recoverFromShrink(f);
+    // Nobody reads the lines: a pass reads to where the file ended when it began, not after a writer that goes on (the
+    // next poll takes the rest, passing over to its tail), so a fast writer is not followed a chunk at a time.
+    const passEnd = this.wantsLines() ? Infinity : fstatSync(f.fd!).size;
     let hasRead = false;
     let sliceStart = Date.now();
-    for (;;) {
+    while (f.offset < passEnd) {
       // Reads stop at the cap, so a rotation starts there and `.1` does not grow by a whole read chunk past it.
-      const n = this.readInto(f, f.fd!, Math.max(1, this.options.capBytes - f.offset));
+      const n = this.readInto(f, f.fd!, Math.max(1, Math.min(this.options.capBytes, passEnd) - f.offset));
       if (n === 0) break;
       hasRead = true;
-      if (f.offset >= this.options.capBytes) await this.rotate(f);
+      if (f.offset >= this.options.capBytes) {
+        await this.rotate(f);
+        // The old file's end says nothing of the new one.
+        if (passEnd !== Infinity) return hasRead;
+      }
       if (this.isFinished || f.fd === null) return hasRead;
       if (Date.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
@@ -260,12 +297,48 @@ export class OutputMonitor {
     return hasRead;
   }
 
+  /** Reads the next bytes (at most `maxBytes`, a chunk at a time) and makes their lines; 0 at the file's end. */
   private readInto(f: StreamFollower, fd: number, maxBytes = CHUNK_BYTES): number {
+    const wantsLines = this.wantsLines();
+    if (!wantsLines && maxBytes > SKIP_BACKLOG_BYTES) {
+      const skipped = this.skipToTail(f, fd, maxBytes);
+      if (skipped > 0) return skipped;
+    }
     const n = readSync(fd, sharedChunk, 0, Math.min(CHUNK_BYTES, maxBytes), f.offset);
     if (n === 0) return 0;
     f.offset += n;
-    f.splitter.push(sharedChunk.subarray(0, n), f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+    const chunk = sharedChunk.subarray(0, n);
+    this.options.onRead?.(f.stream);
+    if (wantsLines) f.splitter.push(chunk, f.logicalOffset, f.emitEvery, f.passOver);
+    else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast);
     return n;
+  }
+
+  /**
+   * Nobody reads every line, so of a backlog only the tail's last lines matter: when the backlog's last chunk holds
+   * them all (more newlines than tail lines), the bytes before it are passed over unread (they stay in the file, and
+   * `.1` after a rotation, as ever) and only that chunk is read. Returns the bytes read, 0 when it did not skip.
+   */
+  private skipToTail(f: StreamFollower, fd: number, maxBytes: number): number {
+    const end = Math.min(fstatSync(fd).size, f.offset + maxBytes);
+    if (end - f.offset <= SKIP_BACKLOG_BYTES) return 0;
+    const n = readSync(fd, sharedChunk, 0, CHUNK_BYTES, end - CHUNK_BYTES);
+    const chunk = sharedChunk.subarray(0, n);
+    const tailLines = this.options.tailLines ?? 0;
+    if (n < CHUNK_BYTES || lastLinesStart(chunk, tailLines) < 0) return 0;
+    f.offset = end;
+    this.options.onRead?.(f.stream);
+    f.splitter.pushLast(chunk, f.logicalOffset, tailLines, f.emitLast);
+    return n;
+  }
+
+  private wantsLines(): boolean {
+    return this.options.wantsLines?.() ?? true;
+  }
+
+  /** The unfinished last line, as a line of its own (the stream ended, or its file was truncated). */
+  private flushLine(f: StreamFollower): void {
+    f.splitter.flush(f.logicalOffset, this.wantsLines() ? f.emitEvery : f.emitLast);
   }
 
   /** Reads bytes [f.offset, end) of another file (the old log, now `.1`) as the rest of this stream. */
@@ -305,7 +378,7 @@ export class OutputMonitor {
     const size = fstatSync(f.fd!).size;
     if (size >= f.offset) return;
     this.options.log.warn({ stream: f.stream, offset: f.offset, size }, 'log file shrank; reading it again from the start');
-    f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+    this.flushLine(f);
     f.rotated += f.offset;
     f.offset = 0;
     this.options.onRotated?.();
@@ -323,8 +396,9 @@ export class OutputMonitor {
     // Before the pause, read and keep at most one cap (and a read chunk) past the current position.
     const keepEnd = f.offset + this.options.capBytes + CHUNK_BYTES;
     copyPrefix(f.path, f.tempPath, keepEnd);
-    // Catch up before pausing, so the pause only covers what arrives meanwhile.
-    await this.readToEnd(f, keepEnd);
+    // Catch up before pausing, so the pause only covers what arrives meanwhile (when nobody reads the lines, only to
+    // where the file ends now: the paused read passes over the rest to its tail).
+    await this.readToEnd(f, this.wantsLines() ? keepEnd : Math.min(keepEnd, fstatSync(f.fd!).size));
     if (f.fd === null) return void rmSync(f.tempPath, { force: true });
     const pause = await this.options.pauseWriters?.() ?? null;
     const resume = typeof pause === 'function' ? pause : null;
@@ -352,7 +426,7 @@ export class OutputMonitor {
   private finishRotation(f: StreamFollower, kept: number, end: number): void {
     if (end > kept) {
       // The unfinished line would otherwise be glued to whatever the new file starts with.
-      f.splitter.flush(f.logicalOffset, (line) => this.options.onLine(f.stream, line));
+      this.flushLine(f);
       this.options.log.warn({ stream: f.stream, dropped: end - kept }, 'output arrives faster than it can be read; dropped some at rotation');
     }
     f.rotated += end;

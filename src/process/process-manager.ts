@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
-import { TypedEmitter, type ProcessEvents, type ResourceSample } from './events.js';
+import { TypedEmitter, type LineEvent, type LineReader, type ProcessEvents, type ResourceSample } from './events.js';
 import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
@@ -20,7 +20,7 @@ import { exitFilePath, findByRunMarker, runMarker, spawnProcess, type SpawnReque
 import { ShimLaunchers } from './forker.js';
 import { acquireSupervisorLock, releaseSupervisorLock, runningSupervisor } from './supervisor-lock.js';
 import type { SupervisorRow } from '../store/supervisor-repo.js';
-import { RollingTail, type TailLine } from './tail.js';
+import { RollingTail, TAIL_LINES, type TailLine } from './tail.js';
 import { captureIdentity } from './identity.js';
 import { inputFiles, sendInput } from './input.js';
 import { signalProcess, type SendableSignal } from './signals.js';
@@ -85,8 +85,10 @@ interface Entry {
   isStopping: boolean;
   ending: Promise<void> | null;
   timeoutTimer: NodeJS.Timeout | undefined;
-  /** When the last output line was read (epoch ms: a Date per line would cost a chatty child); stored with the offsets. */
+  /** When output was last read (epoch ms: a Date per read, not per line); stored with the offsets. */
   lastOutputAtMs: number | null;
+  /** Whether 'line' has listeners, as of the last read (see wantsLines). */
+  hasLineListeners: boolean;
 }
 
 /** Default slow poll, and the rate the poll never falls below while a spawn is in progress or a monitor has no watch. */
@@ -161,6 +163,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private readonly identityRound: SpreadRound<Entry>;
   /** Processes that read output since their position was last stored. */
   private readonly dirtyOffsets = new Set<Entry>();
+  private readonly lineReaders: LineReader[] = [];
   private readonly env: NodeJS.ProcessEnv;
   private readonly loadOwner: OwnerLoader;
   /** Decides, for every spawn (and run_command), whether and how the process is confined. */
@@ -466,6 +469,19 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return { ...record, ...observedEnd(record, state, exitCode) };
   }
 
+  /**
+   * Records now an end that `observe` saw (its exit file), when this supervisor watches the process, rather than on
+   * the file's event a moment later; the stored row after.
+   */
+  async settleObserved(id: number): Promise<ProcessRecord | undefined> {
+    const entry = this.entries.get(id);
+    if (entry) {
+      this.checkEnded(entry);
+      if (entry.ending) await entry.ending;
+    }
+    return this.repo.get(id);
+  }
+
   /** Stops watching; the processes keep running and a later supervisor adopts them. */
   async close(): Promise<void> {
     if (this.isClosed) return;
@@ -507,6 +523,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       ending: null,
       timeoutTimer: undefined,
       lastOutputAtMs: null,
+      hasLineListeners: false,
       monitor: new OutputMonitor({
         stdoutLog: record.stdoutLog,
         stderrLog: record.stderrLog,
@@ -516,15 +533,24 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         },
         capBytes: this.logCapBytes,
         log: this.log.child({ id: record.id }),
-        onLine: (stream, line) => {
+        onRead: (stream) => {
           this.dirtyOffsets.add(entry);
           this.flushTimer ??= this.scheduleOffsetFlush();
           entry.lastOutputAtMs = Date.now();
+          this.emit('output', { processId: record.id, stream });
+        },
+        wantsLines: () => this.wantsLines(entry),
+        canPass: (stream, text) => this.canPass(entry, stream, text),
+        tailLines: TAIL_LINES,
+        onLine: (stream, raw, offset, isCut, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
-          const text = record.isTty ? stripTerminal(line.text) : line.text;
+          const text = record.isTty ? stripTerminal(raw) : raw;
           tail.push(stream, text);
+          if (!isEvery) return;
           this.readiness.noteLine(record.id, text);
-          this.emit('line', { processId: record.id, agentName: record.agentName, stream, text, offset: line.endOffset, isCut: line.isCut });
+          const event: LineEvent = { processId: record.id, agentName: record.agentName, stream, text, offset, isCut };
+          for (const reader of this.lineReaders) reader.onLine(event);
+          if (entry.hasLineListeners) this.emit('line', event);
         },
         onRotated: () => this.saveOffsets(entry),
         onExitFile: () => this.checkEnded(entry),
@@ -544,6 +570,34 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.armTimeout(entry);
     this.restarts.armUptime(record);
     return entry;
+  }
+
+  /** Adds a reader of every line of the processes it wants (see LineReader); returns its removal. */
+  readLines(reader: LineReader): () => void {
+    this.lineReaders.push(reader);
+    return () => {
+      const at = this.lineReaders.indexOf(reader);
+      if (at >= 0) this.lineReaders.splice(at, 1);
+    };
+  }
+
+  /** Whether anyone reads every line of a process: asked once per read of its output (and before a last line). */
+  private wantsLines(entry: Entry): boolean {
+    // Counted here, once per read, rather than for every line.
+    entry.hasLineListeners = this.hasListeners('line');
+    if (entry.hasLineListeners || this.readiness.wantsLines(entry.record.id)) return true;
+    for (const reader of this.lineReaders) if (reader.wantsLines(entry.record.id)) return true;
+    return false;
+  }
+
+  /** Whether none of the lines in `text` concerns anyone who reads lines of the process (see LineReader.canPass). */
+  private canPass(entry: Entry, stream: LogStream, text: string): boolean {
+    // A terminal's lines are matched without their escape sequences, which the raw text still has.
+    if (entry.hasLineListeners || entry.record.isTty || this.readiness.wantsLines(entry.record.id)) return false;
+    for (const reader of this.lineReaders) {
+      if (reader.wantsLines(entry.record.id) && !reader.canPass?.(entry.record.id, stream, text)) return false;
+    }
+    return true;
   }
 
   private armTimeout(entry: Entry): void {

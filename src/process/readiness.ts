@@ -78,6 +78,11 @@ export class Readiness {
     if (watch?.regex && matchLine(watch.regex, text)) this.succeed(watch);
   }
 
+  /** Whether a log-line pattern waits on this process's lines. */
+  wantsLines(processId: number): boolean {
+    return this.watches.get(processId)?.regex != null;
+  }
+
   unwatch(processId: number): void {
     const watch = this.watches.get(processId);
     if (!watch) return;

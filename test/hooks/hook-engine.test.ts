@@ -57,6 +57,26 @@ describe('hook engine', () => {
     ]);
   });
 
+  it.each(['^Traceback', 'Trace(back)+'])('finds one matching line in a burst of 60,000 and gathers the lines after it (%s)', async (pattern) => {
+    const { port, spawn, manager } = await setup();
+    const ended = nextEvent<[ProcessRecord]>(manager, 'exited', () => true, 20_000);
+    const burst = `let s = ''; for (let i = 0; i < 60000; i++) s += (i === 41234 ? 'Traceback (most recent call last):' : 'INFO line ' + i) + '\\n'; process.stdout.write(s);`;
+    const record = await spawn(script(burst), [{ trigger: { type: 'on_output_match', pattern }, action: 'notify_channel', output_delay_seconds: 1 }]);
+    await ended;
+    const action = await waitFor(() => port.actions.find((a) => a.action === 'notify_channel'), { timeoutMs: 10_000 });
+    expect(action.context.matchedLines.slice(0, 4)).toEqual(['Traceback (most recent call last):', 'INFO line 41235', 'INFO line 41236', 'INFO line 41237']);
+    expect(manager.repo.get(record.id)!.status).toBe('exited');
+  });
+
+  it('goes back to testing line by line when a pattern backtracks over whole windows, and still fires', async () => {
+    const { port, spawn, hooks } = await setup();
+    const burst = `let s = ''; for (let i = 0; i < 4000; i++) s += 'a'.repeat(60) + '\\n'; process.stdout.write(s); setTimeout(() => console.log('aab'), 300); setInterval(() => {}, 1e9)`;
+    const record = await spawn(script(burst), [{ trigger: { type: 'on_output_match', pattern: '(a?){16}b' }, action: 'notify_channel' }]);
+    const action = await waitFor(() => port.actions.find((a) => a.action === 'notify_channel'), { timeoutMs: 20_000 });
+    expect(action.context.matchedLines).toEqual(['aab']);
+    expect(hooks.repo.firingsForProcess(record.id)).toHaveLength(1);
+  });
+
   it.each([
     { code: 0, filter: 'any', fires: true },
     { code: 0, filter: 'success', fires: true },

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, MAX_LINE_BYTES, type SplitLine } from '../../src/process/line-splitter.js';
+import { LineSplitter, MAX_LINE_BYTES, type EmitLine, type SplitLine } from '../../src/process/line-splitter.js';
+
+/** Collects emitted lines as SplitLine objects. */
+const into = (lines: SplitLine[]): EmitLine => (text, endOffset, isCut) => { lines.push({ text, endOffset, isCut }); };
 
 /** What the splitter must produce, from the whole stream at once: cut at MAX_LINE_BYTES bytes, CR of CRLF dropped. */
 function reference(stream: Buffer): SplitLine[] {
@@ -25,10 +28,10 @@ function split(stream: Buffer, chunkSizes: () => number, startOffset = 0): Split
   const splitter = new LineSplitter();
   for (let at = 0; at < stream.length;) {
     const end = Math.min(stream.length, at + chunkSizes());
-    splitter.push(stream.subarray(at, end), startOffset + end, (line) => lines.push(line));
+    splitter.push(stream.subarray(at, end), startOffset + end, into(lines));
     at = end;
   }
-  splitter.flush(startOffset + stream.length, (line) => lines.push(line));
+  splitter.flush(startOffset + stream.length, into(lines));
   return lines;
 }
 
@@ -67,6 +70,77 @@ describe('line splitter', () => {
     const expected = reference(stream);
     const chunkings: Array<() => number> = [() => 1 + Math.floor(next() * 300), () => 1 + Math.floor(next() * 200_000), () => 1024 * 1024];
     for (const chunkSize of chunkings) expect(split(stream, chunkSize)).toEqual(expected);
+  });
+
+  it.each([1, 2, 3, 4])('makes exactly the last lines of a chunk when only those are asked for, and carries on whole (seed %i)', (seed) => {
+    const next = random(seed);
+    const stream = randomStream(next, 600_000, seed % 2 ? 0.1 : 0.00002);
+    const all = reference(stream);
+    const splitter = new LineSplitter();
+    const lines: SplitLine[] = [];
+    const expected: SplitLine[] = [];
+    for (let at = 0; at < stream.length;) {
+      const end = Math.min(stream.length, at + 1 + Math.floor(next() * (next() < 0.5 ? 300 : 200_000)));
+      const endingHere = all.filter((line) => line.endOffset > at && line.endOffset <= end && stream[line.endOffset - 1] === 10);
+      if (next() < 0.5) {
+        splitter.push(stream.subarray(at, end), end, into(lines));
+        expected.push(...endingHere);
+      } else {
+        const maxLines = [0, 1, 3, 100][Math.floor(next() * 4)]!;
+        splitter.pushLast(stream.subarray(at, end), end, maxLines, into(lines));
+        expected.push(...endingHere.slice(endingHere.length - Math.min(maxLines, endingHere.length)));
+      }
+      at = end;
+    }
+    splitter.flush(stream.length, into(lines));
+    if (stream[stream.length - 1] !== 10) expected.push(all[all.length - 1]!);
+    expect(lines).toEqual(expected);
+  });
+
+  it.each([1, 2, 3])('passes over windows nobody needs, making every needed line and keeping the tail exact (seed %i)', (seed) => {
+    const next = random(seed);
+    const base = randomStream(next, 600_000, seed % 2 ? 0.05 : 0.00002).toString('latin1');
+    // Rare marked lines: the windows that hold one are not passed over.
+    const stream = Buffer.from(base.replace(/x{70}/g, (m) => (next() < 0.01 ? `MARK${m.slice(4)}` : m)), 'latin1');
+    const all = reference(stream);
+    const splitter = new LineSplitter();
+    const every: SplitLine[] = [];
+    const made: SplitLine[] = [];
+    const emit = into(every);
+    const pass = { canPass: (text: string) => !text.includes('MARK'), tailLines: 100, emitTail: into(made) };
+    for (let at = 0; at < stream.length;) {
+      const end = Math.min(stream.length, at + 1 + Math.floor(next() * 200_000));
+      splitter.push(stream.subarray(at, end), end, (text, endOffset, isCut) => { emit(text, endOffset, isCut); made.push({ text, endOffset, isCut }); }, pass);
+      at = end;
+      const ended = all.filter((line) => line.endOffset <= end && stream[line.endOffset - 1] === 10);
+      expect(made.slice(-100)).toEqual(ended.slice(-100));
+    }
+    const marked = all.filter((line) => line.text.includes('MARK') && stream[line.endOffset - 1] === 10);
+    expect(marked.length).toBeGreaterThan(0);
+    expect(every.filter((line) => line.text.includes('MARK'))).toEqual(marked);
+    expect(every.length).toBeLessThan(all.length);
+  });
+
+  it('makes, of a window holding one match, only the lines of the piece around it', () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => (i === 700 ? 'line 700 MARK' : `line ${i} ${'x'.repeat(50)}`));
+    const chunk = Buffer.from(`${lines.join('\n')}\n`);
+    const made: string[] = [];
+    const tail: string[] = [];
+    new LineSplitter().push(chunk, chunk.length, (text) => made.push(text), { canPass: (text) => !text.includes('MARK'), tailLines: 10, emitTail: (text) => tail.push(text) });
+    expect(made).toContain('line 700 MARK');
+    // A 4 KiB piece holds about 70 of these lines; the window around it would have made about 1,100.
+    expect(made.length).toBeLessThan(150);
+    expect([...made, ...tail].slice(-10)).toEqual(lines.slice(-10));
+  });
+
+  it('continues a line split across a read of only the last lines and a full read', () => {
+    const splitter = new LineSplitter();
+    const lines: SplitLine[] = [];
+    const first = Buffer.from('one\ntwo\nthree\nfou');
+    splitter.pushLast(first, first.length, 1, into(lines));
+    splitter.push(Buffer.from('r\nfive\n'), first.length + 7, into(lines));
+    expect(lines.map((l) => l.text)).toEqual(['three', 'four', 'five']);
+    expect(lines[1]!.endOffset).toBe(first.length + 2);
   });
 
   it('gives logical offsets that continue from where the stream started', () => {

@@ -125,6 +125,20 @@ describe('output monitor: rolling tail', () => {
   });
 });
 
+describe('output monitor: nobody reads the lines', () => {
+  it('keeps the newest 100 lines of a burst and its read position, with no line made for anyone', async () => {
+    const { manager } = await startManager();
+    const record = await manager.spawn({ agent: 'demo', command: fixture('prints-lines.mjs', 5000) });
+    const tail = await waitFor(() => {
+      const lines = manager.tail(record.id);
+      return lines?.at(-1)?.text === 'line 4999' && lines;
+    }, { what: 'line 4999 in the tail' });
+    expect(tail).toEqual(Array.from({ length: 100 }, (_, i) => ({ stream: 'stdout', text: `line ${4900 + i}` })));
+    const bytes = Array.from({ length: 5000 }, (_, i) => `line ${i}\n`).join('').length;
+    expect(manager.readPosition(record.id, 'stdout')).toBe(bytes);
+  });
+});
+
 describe('output monitor: log cap', () => {
   it('rotates a flood of 3x the cap: bounded disk, every line in order, a responsive event loop', async () => {
     const capBytes = 256 * 1024;

@@ -87,6 +87,14 @@ describe('readiness', () => {
     expect(ready.readyError).toBeNull();
   });
 
+  it('a matching line early in a burst of thousands makes it ready, with nobody else reading the lines', async () => {
+    const { manager, start } = await setup();
+    const burst = `let s = 'Server READY at 5173\\n'; for (let i = 0; i < 5000; i++) s += 'noise ' + i + '\\n'; process.stdout.write(s); setInterval(() => {}, 1e9)`;
+    const record = await start(`${node} -e ${JSON.stringify(burst)}`, { pattern: '(?i)ready at \\d+', timeout_seconds: 30 });
+    const [ready] = await nextEvent<[ProcessRecord]>(manager, 'ready', (p) => p.id === record.id, 20_000);
+    expect(ready.readyError).toBeNull();
+  });
+
   it('a port held by another process fails readiness at once, naming the holder: a Chorus process and whose', async () => {
     const { manager, hooks, port, start } = await setup();
     const tcpPort = await freePort();

@@ -29,7 +29,7 @@ function interruptedRun(options: { isTruncated: boolean }) {
   const monitor = new OutputMonitor({
     stdoutLog: log, stderrLog: join(dir, 'stderr.log'), capBytes: 1024 * 1024, log: silentLogger(),
     start: { stdout: { offset: savedOffset, rotated: 0 }, stderr: { offset: 0, rotated: 0 } },
-    onLine: (_stream, line) => lines.push({ text: line.text, offset: line.endOffset }),
+    onLine: (_stream, text, offset) => { lines.push({ text, offset }); },
     onRotated: () => { rotations += 1; },
   });
   return { dir, log, end, monitor, lines, rotations: () => rotations };
