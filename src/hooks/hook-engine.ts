@@ -260,7 +260,10 @@ export class HookEngine {
     this.armTimeout(hook, record);
     const { trigger } = hook.spec;
     if (hook.resource && !hook.stopSampling && hook.row.fireCount < hook.row.maxFires && !this.isClosed) {
-      hook.stopSampling = this.manager.resources.subscribe(record.id, (sample) => this.onResourceSample(hook, sample));
+      // Memory alone is looked at every 10 s (pm2 every 30 s); a CPU bound with its duration at the active rate.
+      const isMemoryOnly = trigger.type === 'on_resource' && trigger.cpuPercent === null;
+      const options = isMemoryOnly ? { intervalMs: this.manager.resources.watchIntervalMs } : {};
+      hook.stopSampling = this.manager.resources.subscribe(record.id, (sample) => this.onResourceSample(hook, sample), options);
     }
     if (trigger.type !== 'on_idle' || hook.idle || hook.row.fireCount >= hook.row.maxFires || this.isClosed) return;
     hook.idle = new IdleWatch(trigger.idleSeconds * 1000, (silentMs) => {

@@ -50,8 +50,10 @@ export interface ProcessManagerOptions {
    * period plus one poll.
    */
   safetyNetMs?: number;
-  /** The resource sampling rate while someone looks (a status message, a watchdog); nothing is sampled while nobody does. */
+  /** The resource sampling rate while someone looks (a status message, a CPU watchdog); nothing is sampled while nobody does. */
   resourceIntervalMs?: number;
+  /** The sampling rate a memory watchdog (on_resource with memory_mb only) asks for: 10 s by default. */
+  resourceWatchIntervalMs?: number;
   /** Every watched process's full identity (start time) is re-checked once per this period, spread over the polls. */
   identityCheckMs?: number;
   offsetFlushMs?: number;
@@ -201,6 +203,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.identityRound = new SpreadRound(options.identityCheckMs ?? 300_000, this.pollIntervalMs);
     this.resources = new ResourceSampler({
       activeIntervalMs: options.resourceIntervalMs ?? 3_000,
+      watchIntervalMs: options.resourceWatchIntervalMs ?? 10_000,
       processes: () => [...this.entries.values()].filter((e) => !e.ending).map((e) => ({ processId: e.record.id, identity: e.identity })),
       onChanged: (sample) => this.emit('resources', sample),
       onMissing: (ids) => {

@@ -11,8 +11,10 @@ export interface SampledProcess {
 }
 
 export interface ResourceSamplerOptions {
-  /** The rate while someone looks (a status message, a resource watchdog), unless they ask for another. */
+  /** The rate while someone looks (a status message, a CPU watchdog), unless they ask for another. */
   activeIntervalMs: number;
+  /** The rate a memory watchdog asks for: memory creeps, and a pass reads every process on the machine. */
+  watchIntervalMs?: number;
   processes: () => Iterable<SampledProcess>;
   /** A sample that differs from the last one announced (what a status embed shows), for the broadcast `resources` event. */
   onChanged: (sample: ResourceSample) => void;
@@ -97,6 +99,11 @@ export class ResourceSampler {
     return () => {
       if (this.interests.delete(interest)) this.schedule();
     };
+  }
+
+  /** The rate a memory watchdog asks for (see ResourceSamplerOptions.watchIntervalMs). */
+  get watchIntervalMs(): number {
+    return this.options.watchIntervalMs ?? this.options.activeIntervalMs;
   }
 
   /** Every sample of one process, at least every `intervalMs` (a resource watchdog); returns the unsubscribe. */

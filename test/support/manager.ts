@@ -23,7 +23,7 @@ export async function startManager(options: Partial<ProcessManagerOptions> & { h
   const home = options.home ?? makeTempHome();
   const db = openDatabase(join(home, 'chorus.db'));
   const manager = new ProcessManager({
-    home, db, log: silentLogger(), pollIntervalMs: 100, resourceIntervalMs: 200, graceMs: 2_000, loadOwner: agentOwnerLoader(home), ...options,
+    home, db, log: silentLogger(), pollIntervalMs: 100, resourceIntervalMs: 200, resourceWatchIntervalMs: 200, graceMs: 2_000, loadOwner: agentOwnerLoader(home), ...options,
   });
   manager.on('started', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
   manager.on('adopted', (p) => { if (p.pid) trackPid(p.pid, { group: true }); });
