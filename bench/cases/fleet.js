@@ -5,24 +5,13 @@
 // rss_mb_<N>. `features` is the second row: part of the fleet runs with the features of the open issues on.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
-import { clockTicksPerSecond, cpuSeconds } from '../lib/proc.js';
+import { clockTicksPerSecond, cpuSeconds, machineBusySeconds, selfCpuSeconds } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const selfCpuSeconds = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-};
-/** CPU seconds every core spent busy (user, nice, system, irq, softirq, steal), from /proc/stat. */
-function machineBusySeconds() {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = fields;
-  return (user + nice + system + irq + softirq + steal) / clockTicksPerSecond();
-}
 
 /** Every this many processes of the readiness third, one waits for a port instead of a line (a listening perl). */
 const PORT_EVERY = 20;

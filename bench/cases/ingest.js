@@ -10,13 +10,8 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchAgent, endOf, FIXTURES, makeHome, node, startSupervisor, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
-import { cpuSeconds } from '../lib/proc.js';
+import { cpuSeconds, selfCpuSeconds } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
-
-const selfCpuSeconds = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-};
 
 /** Every line is matched; none matches (the lines say INFO ... ok). */
 const HOOK = [{ trigger: { type: 'on_output_match', pattern: 'ERROR|panic' }, action: 'notify_channel' }];

@@ -22,3 +22,16 @@ export function cpuSeconds(pid) {
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond();
 }
+
+/** CPU seconds this process has used so far (user + system, every thread). */
+export function selfCpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/** CPU seconds every core spent busy (user, nice, system, irq, softirq, steal), from /proc/stat. */
+export function machineBusySeconds() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return (user + nice + system + irq + softirq + steal) / clockTicksPerSecond();
+}
