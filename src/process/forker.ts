@@ -26,6 +26,13 @@ export interface ShimLauncher {
   close(): void;
 }
 
+/** The forker cannot run here (perl missing or broken): nothing was launched, and Node's spawn should take over. */
+export class ForkerUnavailableError extends AppError {
+  constructor(message: string) {
+    super('SPAWN_FAILED', message);
+  }
+}
+
 /** The launch may have happened (the forker died after the request reached it): the caller must look for it. */
 export class LaunchUncertainError extends AppError {
   constructor(message: string) {
@@ -114,7 +121,7 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** Shims started through the forker; `undefined` from `start` when no perl can run it here. */
+/** Shims started through the forker (one Generation, a perl process, at a time). */
 export class Forker implements ShimLauncher {
   readonly kind = 'forker';
   private current: Generation | null = null;
@@ -177,14 +184,14 @@ class Generation {
           else if (line === 'ready') {
             this.isReady = true;
             resolve();
-          } else reject(new AppError('SPAWN_FAILED', `the forker said ${JSON.stringify(line)} instead of ready`));
+          } else reject(new ForkerUnavailableError(`the forker said ${JSON.stringify(line)} instead of ready`));
         }
       });
       child.stdin!.on('error', () => { /* it died: seen through 'exit' */ });
-      child.on('error', (error) => reject(new AppError('SPAWN_FAILED', `the forker could not start: ${errorMessage(error)}`)));
+      child.on('error', (error) => reject(new ForkerUnavailableError(`the forker could not start: ${errorMessage(error)}`)));
       child.on('exit', (code, signal) => {
         const how = signal ?? `code ${code}`;
-        if (!this.isReady) reject(new AppError('SPAWN_FAILED', `the forker exited at start (${how})`));
+        if (!this.isReady) reject(new ForkerUnavailableError(`the forker exited at start (${how})`));
         for (const waiting of this.pending.splice(0)) waiting.reject(new LaunchUncertainError(`the forker ended (${how}) before it answered`));
       });
     });
@@ -297,7 +304,7 @@ export class ShimLaunchers implements ShimLauncher {
       try {
         return await this.forker.launch(request);
       } catch (error) {
-        if (!(error instanceof AppError) || !/forker (could not start|exited at start|said)/.test(error.message)) throw error;
+        if (!(error instanceof ForkerUnavailableError)) throw error;
         this.onFallback?.(error.message);
         this.forker.close();
         this.forker = undefined;

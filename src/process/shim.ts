@@ -109,12 +109,12 @@ export function commandArgv(
   const prefix: string[] = [];
   if (options.isLineBuffered ?? true) {
     const library = libstdbuf();
-    const runner = stdbuf();
     if (library) {
       const preload = options.env?.LD_PRELOAD;
       Object.assign(env, { LD_PRELOAD: preload ? `${preload}:${library}` : library, _STDBUF_O: 'L', _STDBUF_E: 'L' });
-    } else if (runner) {
-      prefix.push(runner, '-oL', '-eL');
+    } else {
+      const runner = stdbuf();
+      if (runner) prefix.push(runner, '-oL', '-eL');
     }
   }
   const isPlainAllowed = !BASH_STARTUP.some((name) => options.env?.[name] !== undefined);

@@ -163,9 +163,10 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
     const isConfined = confinement.prefix.length > 0;
     if (!isConfined) Object.assign(env, commandLine.env);
     const assignments = isConfined ? Object.entries(commandLine.env).map(([name, value]) => `${name}=${value}`) : [];
+    const exitFile = exitFilePath(row.runDir);
     launch = {
-      argv: ['/bin/sh', ...shimArgs(exitFilePath(row.runDir), [...confinement.prefix, ...assignments, ...commandLine.argv], input)],
-      cwd, env, stdoutLog: row.stdoutLog, stderrLog: row.stderrLog, exitFile: exitFilePath(row.runDir),
+      argv: ['/bin/sh', ...shimArgs(exitFile, [...confinement.prefix, ...assignments, ...commandLine.argv], input)],
+      cwd, env, stdoutLog: row.stdoutLog, stderrLog: row.stderrLog, exitFile,
     };
   } catch (error) {
     throw forget(error);
