@@ -40,10 +40,15 @@ interface Gathering {
   isDirty: boolean;
 }
 
-/** A window test (64 KiB of lines) takes about 0.1 ms for an ordinary pattern; one this slow drops its twin for good. */
+/** A window test (64 KiB of lines) takes about 0.1 ms for an ordinary pattern; SLOW_WINDOW_TESTS this slow in a row drop its twin for good. */
 const WINDOW_TEST_BUDGET_MS = 4;
 /** Slow window tests in a row that drop the twin: one alone may be a collection or the machine's load, not the pattern. */
 const SLOW_WINDOW_TESTS = 3;
+
+/** An output hook that can still use lines: one gathering them, or one that can still fire. */
+function readsLines(hook: LiveHook): boolean {
+  return hook.spec.trigger.type === 'on_output_match' && (hook.gathering !== null || hook.row.fireCount < hook.row.maxFires);
+}
 
 interface LiveHook {
   row: HookRow;
@@ -335,10 +340,7 @@ export class HookEngine {
 
   /** Whether an output hook of the process can still use its lines: one gathering them, or one that can still fire. */
   private wantsLines(processId: number): boolean {
-    for (const hook of this.liveHooksFor(processId)) {
-      if (hook.spec.trigger.type === 'on_output_match' && (hook.gathering || hook.row.fireCount < hook.row.maxFires)) return true;
-    }
-    return false;
+    return this.liveHooksFor(processId).some((hook) => readsLines(hook));
   }
 
   /**
@@ -348,10 +350,9 @@ export class HookEngine {
   private canPass(processId: number, stream: LogStream, text: string): boolean {
     for (const hook of this.liveHooksFor(processId)) {
       const { trigger } = hook.spec;
-      if (trigger.type !== 'on_output_match' || (trigger.stream !== 'both' && trigger.stream !== stream)) continue;
+      if (!readsLines(hook) || (trigger.type === 'on_output_match' && trigger.stream !== 'both' && trigger.stream !== stream)) continue;
       // A firing that gathers the lines after its match needs every line; one that gathers only matches does not.
       if (hook.gathering && hook.spec.outputDelaySeconds > 0) return false;
-      if (!hook.gathering && hook.row.fireCount >= hook.row.maxFires) continue;
       if (!hook.windowRegex) return false;
       const startedAt = performance.now();
       const isMatch = hook.windowRegex.test(text);
