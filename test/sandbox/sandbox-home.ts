@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe } from 'vitest';
 import { writeAgentConfig, loadAgentConfig } from '../../src/agents/agent-config.js';
@@ -6,6 +6,7 @@ import { findBwrap, probeSandbox } from '../../src/process/sandbox.js';
 import type { ProcessManager } from '../../src/process/process-manager.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { startManager } from '../support/manager.js';
+import { removeHome } from '../support/temp-home.js';
 import { waitFor } from '../support/wait-for.js';
 
 const probe = probeSandbox(findBwrap());
@@ -24,7 +25,7 @@ export function describeSandbox(name: string, body: () => void): void {
 const roots: string[] = [];
 
 afterEach(() => {
-  for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
+  for (const root of roots.splice(0)) removeHome(root);
 });
 
 export const SECRET = 'sk-sandbox-test-secret';

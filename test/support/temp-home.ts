@@ -4,16 +4,31 @@ import { join } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
 
 const homes: string[] = [];
-/** A shim that is still ending may write its exit file while the home is removed (ENOTEMPTY): try again briefly. */
-const REMOVE = { recursive: true, force: true, maxRetries: 10, retryDelay: 50 } as const;
 const fileHomes: string[] = [];
 
+/**
+ * A shim that is still ending may write its exit file while the home is removed, so the last rmdir finds the directory
+ * not empty (ENOTEMPTY). rmSync's own maxRetries retries only that rmdir, never removing what appeared meanwhile, so the
+ * whole removal is tried again: up to 2 s in 100 ms steps.
+ */
+export function removeHome(home: string): void {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      rmSync(home, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt === 20) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+}
+
 afterEach(() => {
-  for (const home of homes.splice(0)) rmSync(home, REMOVE);
+  for (const home of homes.splice(0)) removeHome(home);
 });
 
 afterAll(() => {
-  for (const home of fileHomes.splice(0)) rmSync(home, REMOVE);
+  for (const home of fileHomes.splice(0)) removeHome(home);
 });
 
 /** A fresh CHORUS_HOME for one test (or, with `untilEndOfFile`, for every test of the file), removed after it. */
