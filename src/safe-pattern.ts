@@ -121,6 +121,43 @@ export function windowTwin(re: RegExp): RegExp | null {
   return new RegExp(source, `${re.flags.replace(/[gylm]/g, '')}m`);
 }
 
+/**
+ * Text every match of a pattern contains: for each top-level alternative, the literal characters it starts with (after
+ * a leading `^`), as far as they are plain printable ASCII and each is required (one followed by `?`, `*` or a count
+ * is left out, and ends the text; one followed by `+` ends it). A window of lines that holds none of them holds no
+ * matching line, without decoding it or running the pattern: a byte search answers. Null when some alternative
+ * starts with no such character (a class, a group, `.`, an escape such as `\d`), or for the `i` flag.
+ */
+export function requiredLiterals(re: RegExp): string[] | null {
+  if (re.flags.includes('i')) return null;
+  const literals: string[] = [];
+  for (const alternative of topLevelAlternatives(re.source)) {
+    let literal = '';
+    for (let at = alternative.startsWith('^') ? 1 : 0; at < alternative.length;) {
+      const char = alternative[at]!;
+      let code: number | null;
+      let length = 1;
+      if (char === '\\') {
+        length = escapeLength(alternative, at);
+        const escape = alternative.slice(at, at + length);
+        // Only an escaped symbol (\. \( \/) stands for itself; \x41 and the like are left to the pattern.
+        code = length === 2 && !/[a-z0-9]/i.test(escape[1] ?? '') ? escape.charCodeAt(1) : null;
+      } else {
+        code = '.[](){}|?*+^$'.includes(char) ? null : char.charCodeAt(0);
+      }
+      if (code === null || code < 0x20 || code > 0x7e) break;
+      const next = alternative[at + length];
+      if (next === '?' || next === '*' || next === '{') break;
+      literal += String.fromCharCode(code);
+      if (next === '+') break;
+      at += length;
+    }
+    if (literal === '') return null;
+    literals.push(literal);
+  }
+  return literals;
+}
+
 /** A pattern's top-level alternatives: split at each `|` outside groups and classes. */
 function topLevelAlternatives(source: string): string[] {
   const alternatives: string[] = [];

@@ -8,6 +8,7 @@ import {
   MATCH_LINE_LIMIT,
   matchLine,
   PATTERN_MAX_COST,
+  requiredLiterals,
   windowTwin,
 } from '../src/safe-pattern.js';
 
@@ -217,6 +218,46 @@ describe('window twins', () => {
         const seen = lines.map((l) => { const cut = l.slice(0, MATCH_LINE_LIMIT); return cut.endsWith('\r') ? cut.slice(0, -1) : cut; });
         const window = lines.map((l) => `${l}\n`).join('');
         if (seen.some((l) => matchLine(re, l))) expect(twin.test(window), `${raw} on ${JSON.stringify(lines)}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('required literals', () => {
+  const literalsOf = (raw: string) => requiredLiterals(compileSafePattern(raw, 'pattern'));
+
+  it('are the plain characters each alternative starts with, each one required', () => {
+    expect(literalsOf('ERROR')).toEqual(['ERROR']);
+    expect(literalsOf('ERROR|panic: \\w+|^Traceback \\(most')).toEqual(['ERROR', 'panic: ', 'Traceback (most']);
+    expect(literalsOf('ERROR.*disk full')).toEqual(['ERROR']);
+    // A character that may be absent or repeated ends the text; one that repeats is kept once.
+    expect(literalsOf('colou?r')).toEqual(['colo']);
+    expect(literalsOf('ab*c')).toEqual(['a']);
+    expect(literalsOf('ab{2}c')).toEqual(['a']);
+    expect(literalsOf('ab+c')).toEqual(['ab']);
+    expect(literalsOf('x\\.y\\/z')).toEqual(['x.y/z']);
+    expect(literalsOf('error TS\\d{4}')).toEqual(['error TS']);
+  });
+
+  it('are none when an alternative starts with no such character, or case is folded', () => {
+    for (const raw of ['\\d+ errors', '(ERROR|WARN): x', 'ERROR|[Pp]anic', '.ERROR', 'a?b', '(?i)error', '/error/i', 'a{2}b', '\\x41B', 'ready|', '\\tTAB']) {
+      expect(literalsOf(raw), raw).toBeNull();
+    }
+    expect(requiredLiterals(/error/i)).toBeNull();
+  });
+
+  it('are in every line a pattern matches', () => {
+    const patterns = ['ERROR|panic: \\w+', '^Traceback \\(most', 'colou?r', 'ab+c', 'ab*c', 'x\\.y', 'error TS\\d{4}', 'ERROR.*disk', 'ca{2}b'];
+    const pieces = ['ERROR', 'panic: ', 'panic: x', 'Traceback (most', 'color', 'colour', 'colr', 'abc', 'abbbc', 'ac', 'x.y', 'xy', 'error TS1234', 'disk', 'caab', 'cab', ' ', 'E', 'RROR'];
+    let state = 11;
+    const next = () => { state = (state * 1664525 + 1013904223) >>> 0; return state / 2 ** 32; };
+    for (const raw of patterns) {
+      const re = compileSafePattern(raw, 'pattern');
+      const literals = requiredLiterals(re);
+      expect(literals, raw).not.toBeNull();
+      for (let round = 0; round < 2000; round += 1) {
+        const line = Array.from({ length: 1 + Math.floor(next() * 4) }, () => pieces[Math.floor(next() * pieces.length)]!).join('');
+        if (matchLine(re, line)) expect(literals!.some((literal) => line.includes(literal)), `${raw} on ${JSON.stringify(line)}`).toBe(true);
       }
     }
   });

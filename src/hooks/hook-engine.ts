@@ -2,11 +2,11 @@ import type { Logger } from '../logger.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import { HookRepo, type FiringCause, type HookRow } from '../store/hook-repo.js';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
-import type { LineEvent, OutputEvent, ResourceSample } from '../process/events.js';
+import type { LineEvent, LineWindow, OutputEvent, ResourceSample } from '../process/events.js';
 import type { ProcessManager } from '../process/process-manager.js';
 import { logPath, readLastLines } from '../process/log-reader.js';
 import { describeHook, hookSpecFromJson, hookSpecToJson, parseHookSpecs, type HookSpec } from './hook-spec.js';
-import { compileSafePattern, matchLine, windowTwin } from '../safe-pattern.js';
+import { compileSafePattern, matchLine, requiredLiterals, windowTwin } from '../safe-pattern.js';
 import { renderContextText, TAIL_LINES_FOR_HOOKS, type HookContext, type HookPort } from './hook-port.js';
 import { IdleWatch, ResourceWatch } from './watchdogs.js';
 
@@ -45,6 +45,10 @@ const WINDOW_TEST_BUDGET_MS = 4;
 /** Slow window tests in a row that drop the twin: one alone may be a collection or the machine's load, not the pattern. */
 const SLOW_WINDOW_TESTS = 3;
 
+function needlesOf(regex: RegExp): Buffer[] | null {
+  return requiredLiterals(regex)?.map((literal) => Buffer.from(literal, 'latin1')) ?? null;
+}
+
 /** An output hook that can still use lines: one gathering them, or one that can still fire. */
 function readsLines(hook: LiveHook): boolean {
   return hook.spec.trigger.type === 'on_output_match' && (hook.gathering !== null || hook.row.fireCount < hook.row.maxFires);
@@ -56,6 +60,8 @@ interface LiveHook {
   regex: RegExp | null;
   /** Tests a window of whole lines at once, so lines that cannot match are not made (see windowTwin); null: line by line. */
   windowRegex: RegExp | null;
+  /** Bytes every match contains, one per alternative (see requiredLiterals): a window without any cannot match. */
+  needles: Buffer[] | null;
   slowWindowTests: number;
   gathering: Gathering | null;
   cooldownUntil: number;
@@ -244,7 +250,7 @@ export class HookEngine {
     const regex = spec.trigger.type === 'on_output_match' ? compileSafePattern(spec.trigger.pattern, 'pattern') : null;
     const { trigger } = spec;
     const resource = trigger.type === 'on_resource' ? new ResourceWatch({ memoryMb: trigger.memoryMb, cpuPercent: trigger.cpuPercent, forSeconds: trigger.forSeconds }) : null;
-    return { row, spec, regex, windowRegex: regex && windowTwin(regex), slowWindowTests: 0, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
+    return { row, spec, regex, windowRegex: regex && windowTwin(regex), needles: regex && needlesOf(regex), slowWindowTests: 0, gathering: null, cooldownUntil: 0, timeoutTimer: undefined, idle: null, resource, stopSampling: null };
   }
 
   private liveHooksFor(processId: number): LiveHook[] {
@@ -345,17 +351,19 @@ export class HookEngine {
 
   /**
    * Whether the output hooks of a process can pass over these whole lines: none gathers the lines after a match, and
-   * each that can still fire (or gathers matches) has a window twin of its pattern that matches nowhere in them.
+   * each that can still fire (or gathers matches) cannot match in them: the window holds none of the text every match
+   * of its pattern contains (a byte search, nothing decoded), or the pattern's window twin matches nowhere in it.
    */
-  private canPass(processId: number, stream: LogStream, text: string): boolean {
+  private canPass(processId: number, stream: LogStream, window: LineWindow): boolean {
     for (const hook of this.liveHooksFor(processId)) {
       const { trigger } = hook.spec;
       if (!readsLines(hook) || (trigger.type === 'on_output_match' && trigger.stream !== 'both' && trigger.stream !== stream)) continue;
       // A firing that gathers the lines after its match needs every line; one that gathers only matches does not.
       if (hook.gathering && hook.spec.outputDelaySeconds > 0) return false;
+      if (hook.needles && !hook.needles.some((needle) => window.bytes.includes(needle))) continue;
       if (!hook.windowRegex) return false;
       const startedAt = performance.now();
-      const isMatch = hook.windowRegex.test(text);
+      const isMatch = hook.windowRegex.test(window.text());
       // A pattern that backtracks over a whole window costs more than line by line (up to 7× measured): it goes back to lines.
       hook.slowWindowTests = performance.now() - startedAt > WINDOW_TEST_BUDGET_MS ? hook.slowWindowTests + 1 : 0;
       if (hook.slowWindowTests >= SLOW_WINDOW_TESTS) hook.windowRegex = null;

@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { LogStream, ProcessRecord } from '../store/process-repo.js';
+import type { LineWindow } from './line-splitter.js';
+
+export type { LineWindow };
 
 export interface LineEvent {
   processId: number;
@@ -25,11 +28,11 @@ export interface OutputEvent {
 export interface LineReader {
   wantsLines(processId: number): boolean;
   /**
-   * For a reader that looks for matches: whether none of the lines in `text` (whole lines of the stream, up to 64 KiB,
-   * newline-separated, CRs kept) concerns it. When every reader of the process says so, those lines are not made
-   * (only the tail's last ones). Without it, every line is made.
+   * For a reader that looks for matches: whether none of the lines in `window` (whole ASCII lines of the stream, up to
+   * 64 KiB) concerns it. When every reader of the process says so, those lines are not made (only the tail's last
+   * ones). Without it, every line is made.
    */
-  canPass?(processId: number, stream: LogStream, text: string): boolean;
+  canPass?(processId: number, stream: LogStream, window: LineWindow): boolean;
   onLine(line: LineEvent): void;
 }
 

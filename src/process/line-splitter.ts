@@ -24,11 +24,31 @@ const WINDOW_BYTES = 64 * 1024;
 const PIECE_BYTES = 4 * 1024;
 
 /**
+ * Whole ASCII lines (up to 64 KiB, newline-separated, CRs kept) asked about at once: their bytes, and their text,
+ * decoded only when first asked for (a byte search may answer without it).
+ */
+export interface LineWindow {
+  readonly bytes: Buffer;
+  text(): string;
+}
+
+class AsciiWindow implements LineWindow {
+  private decoded: string | undefined;
+
+  constructor(readonly bytes: Buffer) {}
+
+  text(): string {
+    this.decoded ??= this.bytes.toString('latin1');
+    return this.decoded;
+  }
+}
+
+/**
  * Lets push pass over whole ASCII windows whose lines concern nobody (no reader's pattern can match in them): of such
  * a window only its last `tailLines` lines are made, through `emitTail`.
  */
 export interface PassOver {
-  canPass(text: string): boolean;
+  canPass(window: LineWindow): boolean;
   tailLines: number;
   emitTail: EmitLine;
 }
@@ -51,14 +71,20 @@ export class LineSplitter {
       this.finishLine(chunk, 0, newline, chunkStart + newline + 1, emit);
       start = newline + 1;
     }
-    // The last window passed over: it gives the tail its last lines, unless a later window gives them all.
-    let passed: string | null = null;
-    let passedAt = 0;
+    // The last window passed over (its bytes in the chunk): it gives the tail its last lines, unless a later window
+    // gives them all. Only those lines are decoded.
+    let passedAt = -1;
+    let passedEnd = 0;
     const emitPassed = (): void => {
-      if (passed === null || !pass) return;
-      const from = lastLinesStart(chunk.subarray(passedAt, passedAt + passed.length), pass.tailLines);
-      emitAsciiLines(passed, chunkStart + passedAt, pass.emitTail, Math.max(0, from));
-      passed = null;
+      if (passedAt < 0 || !pass) return;
+      const from = passedAt + Math.max(0, lastLinesStart(chunk.subarray(passedAt, passedEnd), pass.tailLines));
+      emitAsciiLines(chunk.toString('latin1', from, passedEnd), chunkStart + from, pass.emitTail);
+      passedAt = -1;
+    };
+    const passOver = (from: number, to: number): void => {
+      if (lastLinesStart(chunk.subarray(from, to), pass!.tailLines) < 0) emitPassed();
+      passedAt = from;
+      passedEnd = to;
     };
     const last = chunk.lastIndexOf(NEWLINE);
     while (start <= last) {
@@ -71,26 +97,22 @@ export class LineSplitter {
         start = newline + 1;
       } else if (isAscii(chunk.subarray(start, windowEnd + 1))) {
         // Most output is ASCII: one decode per window and a string split cost far less than one decode per line.
-        const text = chunk.toString('latin1', start, windowEnd + 1);
         if (!pass) {
-          emitAsciiLines(text, chunkStart + start, emit);
-        } else if (pass.canPass(text)) {
-          if (lastLinesStart(chunk.subarray(start, windowEnd + 1), pass.tailLines) < 0) emitPassed();
-          passed = text;
-          passedAt = start;
+          emitAsciiLines(chunk.toString('latin1', start, windowEnd + 1), chunkStart + start, emit);
+        } else if (pass.canPass(new AsciiWindow(chunk.subarray(start, windowEnd + 1)))) {
+          passOver(start, windowEnd + 1);
         } else {
           // A window that holds a match: its pieces are asked again, so only the lines near the match are made.
-          for (let at = 0; at < text.length;) {
-            let pieceEnd = at + PIECE_BYTES >= text.length - 1 ? text.length - 1 : text.lastIndexOf('\n', at + PIECE_BYTES);
-            if (pieceEnd < at) pieceEnd = text.indexOf('\n', at);
-            const piece = at === 0 && pieceEnd === text.length - 1 ? text : text.slice(at, pieceEnd + 1);
-            if (piece !== text && pass.canPass(piece)) {
-              if (lastLinesStart(chunk.subarray(start + at, start + pieceEnd + 1), pass.tailLines) < 0) emitPassed();
-              passed = piece;
-              passedAt = start + at;
+          const size = windowEnd + 1 - start;
+          for (let at = 0; at < size;) {
+            let pieceEnd = at + PIECE_BYTES >= size - 1 ? size - 1 : chunk.lastIndexOf(NEWLINE, start + at + PIECE_BYTES) - start;
+            if (pieceEnd < at) pieceEnd = chunk.indexOf(NEWLINE, start + at) - start;
+            const piece = new AsciiWindow(chunk.subarray(start + at, start + pieceEnd + 1));
+            if (piece.bytes.length < size && pass.canPass(piece)) {
+              passOver(start + at, start + pieceEnd + 1);
             } else {
               emitPassed();
-              emitAsciiLines(piece, chunkStart + start + at, emit);
+              emitAsciiLines(piece.text(), chunkStart + start + at, emit);
             }
             at = pieceEnd + 1;
           }
@@ -179,11 +201,9 @@ export function lastLinesStart(chunk: Buffer, maxLines: number): number {
   return start + 1;
 }
 
-/**
- * The lines of an ASCII window that ends with a newline, from `from` (a line's start); `windowStart` is the window's
- * logical offset.
- */
-function emitAsciiLines(text: string, windowStart: number, emit: EmitLine, from = 0): void {
+/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
+function emitAsciiLines(text: string, windowStart: number, emit: EmitLine): void {
+  let from = 0;
   for (;;) {
     const newline = text.indexOf('\n', from);
     if (newline < 0) return;

@@ -6,7 +6,7 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { lastLinesStart, LineSplitter, type EmitLine, type PassOver } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type EmitLine, type LineWindow, type PassOver } from './line-splitter.js';
 
 /**
  * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
@@ -57,10 +57,10 @@ export interface MonitorOptions {
   /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
   tailLines?: number;
   /**
-   * Asked, while every line is wanted, for each ASCII window of whole lines (up to 64 KiB, newline-separated, CRs
-   * kept): true when none of its lines concerns anyone, so only the window's last `tailLines` lines are made.
+   * Asked, while every line is wanted, for each ASCII window of whole lines (up to 64 KiB): true when none of its
+   * lines concerns anyone, so only the window's last `tailLines` lines are made.
    */
-  canPass?: (stream: LogStream, text: string) => boolean;
+  canPass?: (stream: LogStream, window: LineWindow) => boolean;
   /** Called after every read of new bytes, before their lines. */
   onRead?: (stream: LogStream) => void;
   /** Called after a rotation, so the new positions are stored at once (synchronously). */
@@ -89,7 +89,7 @@ class StreamFollower {
     const { onLine, canPass } = options;
     this.emitEvery = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, true);
     this.emitLast = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, false);
-    this.passOver = canPass && { canPass: (text) => canPass(stream, text), tailLines: options.tailLines ?? 0, emitTail: this.emitLast };
+    this.passOver = canPass && { canPass: (window) => canPass(stream, window), tailLines: options.tailLines ?? 0, emitTail: this.emitLast };
   }
 
   get logicalOffset(): number {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
-import { TypedEmitter, type LineEvent, type LineReader, type ProcessEvents, type ResourceSample } from './events.js';
+import { TypedEmitter, type LineEvent, type LineReader, type LineWindow, type ProcessEvents, type ResourceSample } from './events.js';
 import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
@@ -543,7 +543,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
           this.emit('output', { processId: record.id, stream });
         },
         wantsLines: () => this.wantsLines(entry),
-        canPass: (stream, text) => this.canPass(entry, stream, text),
+        canPass: (stream, window) => this.canPass(entry, stream, window),
         tailLines: TAIL_LINES,
         onLine: (stream, raw, offset, isCut, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
@@ -593,12 +593,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     return false;
   }
 
-  /** Whether none of the lines in `text` concerns anyone who reads lines of the process (see LineReader.canPass). */
-  private canPass(entry: Entry, stream: LogStream, text: string): boolean {
+  /** Whether none of the lines in `window` concerns anyone who reads lines of the process (see LineReader.canPass). */
+  private canPass(entry: Entry, stream: LogStream, window: LineWindow): boolean {
     // A terminal's lines are matched without their escape sequences, which the raw text still has.
     if (entry.hasLineListeners || entry.record.isTty || this.readiness.wantsLines(entry.record.id)) return false;
     for (const reader of this.lineReaders) {
-      if (reader.wantsLines(entry.record.id) && !reader.canPass?.(entry.record.id, stream, text)) return false;
+      if (reader.wantsLines(entry.record.id) && !reader.canPass?.(entry.record.id, stream, window)) return false;
     }
     return true;
   }

@@ -57,7 +57,7 @@ describe('hook engine', () => {
     ]);
   });
 
-  it.each(['^Traceback', 'Trace(back)+'])('finds one matching line in a burst of 60,000 and gathers the lines after it (%s)', async (pattern) => {
+  it.each(['^Traceback', 'Trace(back)+', 'Traceback.*call', 'FATAL|Traceback \\(most'])('finds one matching line in a burst of 60,000 and gathers the lines after it (%s)', async (pattern) => {
     const { port, spawn, manager } = await setup();
     const ended = nextEvent<[ProcessRecord]>(manager, 'exited', () => true, 20_000);
     const burst = `let s = ''; for (let i = 0; i < 60000; i++) s += (i === 41234 ? 'Traceback (most recent call last):' : 'INFO line ' + i) + '\\n'; process.stdout.write(s);`;

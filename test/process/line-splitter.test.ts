@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, MAX_LINE_BYTES, type EmitLine, type SplitLine } from '../../src/process/line-splitter.js';
+import { LineSplitter, MAX_LINE_BYTES, type EmitLine, type LineWindow, type SplitLine } from '../../src/process/line-splitter.js';
 
 /** Collects emitted lines as SplitLine objects. */
 const into = (lines: SplitLine[]): EmitLine => (text, endOffset, isCut) => { lines.push({ text, endOffset, isCut }); };
@@ -107,7 +107,8 @@ describe('line splitter', () => {
     const every: SplitLine[] = [];
     const made: SplitLine[] = [];
     const emit = into(every);
-    const pass = { canPass: (text: string) => !text.includes('MARK'), tailLines: 100, emitTail: into(made) };
+    // Asked by a byte search (nothing decoded) or by the window's text, as a hook with and without needles asks.
+    const pass = { canPass: (window: LineWindow) => (seed === 2 ? !window.text().includes('MARK') : !window.bytes.includes('MARK')), tailLines: 100, emitTail: into(made) };
     for (let at = 0; at < stream.length;) {
       const end = Math.min(stream.length, at + 1 + Math.floor(next() * 200_000));
       splitter.push(stream.subarray(at, end), end, (text, endOffset, isCut) => { emit(text, endOffset, isCut); made.push({ text, endOffset, isCut }); }, pass);
@@ -126,7 +127,7 @@ describe('line splitter', () => {
     const chunk = Buffer.from(`${lines.join('\n')}\n`);
     const made: string[] = [];
     const tail: string[] = [];
-    new LineSplitter().push(chunk, chunk.length, (text) => made.push(text), { canPass: (text) => !text.includes('MARK'), tailLines: 10, emitTail: (text) => tail.push(text) });
+    new LineSplitter().push(chunk, chunk.length, (text) => made.push(text), { canPass: (window) => !window.bytes.includes('MARK'), tailLines: 10, emitTail: (text) => tail.push(text) });
     expect(made).toContain('line 700 MARK');
     // A 4 KiB piece holds about 70 of these lines; the window around it would have made about 1,100.
     expect(made.length).toBeLessThan(150);
