@@ -216,6 +216,8 @@ function dropTrailingRepeats(alternative: string): string {
         }
         atomStart = -1;
         at = end + 1;
+        // So is the group's quantifier: the `?` of `(a)*?` makes it lazy, it does not make `*` an optional atom.
+        at += /^(?:[*+?]|\{\d+(?:,\d*)?\})\??/.exec(text.slice(at))?.[0].length ?? 0;
       } else {
         atomStart = at;
         at = char === '\\' ? at + escapeLength(text, at) : char === '[' ? classEnd(text, at) : at + 1;

@@ -203,6 +203,14 @@ describe('window twins', () => {
     expect(['panic: \\w+', 'x\\s*', 'a{2,5}', 'foo\\d+\\s*', 'x[a-z]+?', 'ERROR|panic: \\w+'].map(twinOf)).toEqual(['panic: \\w', 'x', 'a{2}', 'foo\\d', 'x[a-z]', 'ERROR|panic: \\w']);
   });
 
+  it('keep a lazy quantifier after a group, which may match nothing', () => {
+    // `x(a)*?` matches the line `x`: a twin read as `x(a)` passed over windows holding it.
+    for (const raw of ['x(a)*?', 'x(ab)??', 'x(?:a|b)*?y?']) {
+      const twin = windowTwin(compileSafePattern(raw, 'pattern'));
+      expect(twin === null || twin.test('x\n'), `${raw}: ${twin}`).toBe(true);
+    }
+  });
+
   it('match every window that holds a matching line, CRLF and cut lines included', () => {
     const patterns = ['ERROR|panic', '^Traceback', '(?i)ready AT \\d', 'x{3}y?', 'panic: \\w+', 'ab*', 'x{2,}', 'a.c', '/^b/m', '/a.c/s', 'c\\r'];
     const pieces = ['panic: oops', 'panic: ', 'abbb', 'xx', 'ERROR here', 'Traceback (most recent)', 'READY at 5', 'xxx', '', 'abc', 'a\rc', 'b', 'noise\r', 'x'.repeat(MATCH_LINE_LIMIT - 2) + 'READY at 7', 'y'.repeat(MATCH_LINE_LIMIT + 5) + 'ERROR'];
