@@ -1,5 +1,6 @@
 import v8 from 'node:v8';
 import { AppError, describeValue, type ErrorCode } from './errors.js';
+import { splitAlternatives, textOf, tokenize, type ClassMember, type Token } from './regex-tokens.js';
 
 // Patterns come from an LLM and run on every output line: a regex that backtracks too much must drop to
 // V8's linear-time engine, and the `l` flag proves at registration that a pattern can run there.
@@ -92,33 +93,36 @@ export function matchLine(re: RegExp, line: string): boolean {
  * no matching line; a match in the window only means its lines are tested one by one.
  */
 export function windowTwin(re: RegExp): RegExp | null {
-  const source = topLevelAlternatives(re.source).map(dropTrailingRepeats).join('|');
+  const source = splitAlternatives(tokenize(re.source)).map(dropTrailingRepeats).join('|');
   let depth = 0;
-  for (let at = 0; at < source.length;) {
-    const char = source[at]!;
-    if (char === '\\') {
-      if (source[at + 1] === 'b' || source[at + 1] === 'B') return null;
-      at += escapeLength(source, at);
-    } else if (char === '[') {
-      at = classEnd(source, at);
-    } else if (char === '(') {
-      depth += 1;
-      // A group's own `?` ((?:, (?<name>) is no quantifier.
-      at += source[at + 1] === '?' ? 2 : 1;
-    } else if (char === ')') {
-      depth -= 1;
-      at += 1;
-    } else if (char === '*' || char === '+' || char === '?' || char === '$' || (char === '|' && depth > 0)) {
-      return null;
-    } else if (char === '{') {
-      const count = /^\{\d+\}/.exec(source.slice(at, at + 12));
-      if (!count) return null;
-      at += count[0].length;
-    } else {
-      at += 1;
-    }
+  for (const token of tokenize(source)) {
+    if (token.kind === 'open') depth += 1;
+    else if (token.kind === 'close') depth -= 1;
+    else if (!isSameInWindow(token, depth)) return null;
   }
   return new RegExp(source, `${re.flags.replace(/[gylm]/g, '')}m`);
+}
+
+/** An exact count such as `{3}` (lazy or not, `{3,3}` and digit runs past 10 are not taken for one). */
+const EXACT_COUNT = /^\{\d{1,10}\}$/;
+
+/** Whether a token at this group depth matches in a window exactly what it matches in a line (see windowTwin). */
+function isSameInWindow(token: Token, depth: number): boolean {
+  switch (token.kind) {
+    case 'boundary':
+      return false;
+    case 'anchor':
+      return token.text === '^';
+    case 'alternation':
+      return depth === 0;
+    case 'quantifier':
+      return EXACT_COUNT.test(token.text);
+    case 'char':
+      // A `{` that starts no count (`a{`) is no exact count either.
+      return token.text !== '{';
+    default:
+      return true;
+  }
 }
 
 /**
@@ -131,26 +135,18 @@ export function windowTwin(re: RegExp): RegExp | null {
 export function requiredLiterals(re: RegExp): string[] | null {
   if (re.flags.includes('i')) return null;
   const literals: string[] = [];
-  for (const alternative of topLevelAlternatives(re.source)) {
+  for (const alternative of splitAlternatives(tokenize(re.source))) {
+    const tokens = alternative[0]?.text === '^' ? alternative.slice(1) : alternative;
     let literal = '';
-    for (let at = alternative.startsWith('^') ? 1 : 0; at < alternative.length;) {
-      const char = alternative[at]!;
-      let code: number | null;
-      let length = 1;
-      if (char === '\\') {
-        length = escapeLength(alternative, at);
-        const escape = alternative.slice(at, at + length);
-        // Only an escaped symbol (\. \( \/) stands for itself; \x41 and the like are left to the pattern.
-        code = length === 2 && !/[a-z0-9]/i.test(escape[1] ?? '') ? escape.charCodeAt(1) : null;
-      } else {
-        code = '.[](){}|?*+^$'.includes(char) ? null : char.charCodeAt(0);
-      }
+    for (const [index, token] of tokens.entries()) {
+      const code = literalCode(token);
       if (code === null || code < 0x20 || code > 0x7e) break;
-      const next = alternative[at + length];
-      if (next === '?' || next === '*' || next === '{') break;
+      const next = tokens[index + 1];
+      // A `{` after a character, count or not, ends the text too.
+      const repeat = next !== undefined && (next.kind === 'quantifier' || next.text === '{') ? next.text[0] : null;
+      if (repeat !== null && repeat !== '+') break;
       literal += String.fromCharCode(code);
-      if (next === '+') break;
-      at += length;
+      if (repeat === '+') break;
     }
     if (literal === '') return null;
     literals.push(literal);
@@ -158,80 +154,39 @@ export function requiredLiterals(re: RegExp): string[] | null {
   return literals;
 }
 
-/** A pattern's top-level alternatives: split at each `|` outside groups and classes. */
-function topLevelAlternatives(source: string): string[] {
-  const alternatives: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let at = 0; at < source.length;) {
-    const char = source[at]!;
-    if (char === '\\') at += escapeLength(source, at);
-    else if (char === '[') at = classEnd(source, at);
-    else {
-      if (char === '(') depth += 1;
-      else if (char === ')') depth -= 1;
-      else if (char === '|' && depth === 0) {
-        alternatives.push(source.slice(start, at));
-        start = at + 1;
-      }
-      at += 1;
-    }
-  }
-  alternatives.push(source.slice(start));
-  return alternatives;
+/** The character a token stands for: a plain one, or an escaped symbol (\. \( \/); \x41 and the like are left to the pattern. */
+function literalCode(token: Token): number | null {
+  if (token.kind === 'char') return ']{}'.includes(token.text) ? null : token.code;
+  if (token.kind === 'escape') return token.text.length === 2 ? token.code : null;
+  return null;
 }
-
-const TRAILING_QUANTIFIER = /^(?:[*+?]|\{(\d+)(?:,(\d*))?\})\??$/;
 
 /**
  * An alternative without the repetition of its last single atom (a character, an escape, a class), as far as a
  * search for it is concerned: `panic: \w+` is found exactly where `panic: \w` is (a match of one is a match of the
  * other, or its prefix), `x\s*` where `x` is, `a{2,}` where `a{2}` is. Groups are left as they are.
  */
-function dropTrailingRepeats(alternative: string): string {
-  let text = alternative;
+function dropTrailingRepeats(alternative: Token[]): string {
+  let kept = alternative;
   for (;;) {
-    let atomStart = -1;
-    let quantifierStart = -1;
-    for (let at = 0; at < text.length;) {
-      const char = text[at]!;
-      if ('*+?{'.includes(char) && atomStart >= 0 && quantifierStart < 0) {
-        quantifierStart = at;
-        at += char === '{' ? Math.max(1, text.indexOf('}', at) + 1 - at) : 1;
-        if (text[at] === '?') at += 1;
-        continue;
-      }
-      quantifierStart = -1;
-      if (char === '(') {
-        // A group is no single atom: what follows it is kept as it is.
-        let depth = 0;
-        let end = at;
-        while (end < text.length) {
-          const c = text[end]!;
-          if (c === '\\') { end += escapeLength(text, end); continue; }
-          if (c === '[') { end = classEnd(text, end); continue; }
-          if (c === '(') depth += 1;
-          else if (c === ')' && (depth -= 1) === 0) break;
-          end += 1;
-        }
-        atomStart = -1;
-        at = end + 1;
-        // So is the group's quantifier: the `?` of `(a)*?` makes it lazy, it does not make `*` an optional atom.
-        at += /^(?:[*+?]|\{\d+(?:,\d*)?\})\??/.exec(text.slice(at))?.[0].length ?? 0;
-      } else {
-        atomStart = at;
-        at = char === '\\' ? at + escapeLength(text, at) : char === '[' ? classEnd(text, at) : at + 1;
-      }
+    const quantifier = kept.at(-1);
+    const atom = kept.at(-2);
+    if (quantifier?.kind !== 'quantifier' || atom === undefined || !isSingleAtom(atom) || isBraceAfterAtom(kept, kept.length - 2)) {
+      return textOf(kept);
     }
-    if (atomStart < 0 || quantifierStart < 0) return text;
-    const quantifier = TRAILING_QUANTIFIER.exec(text.slice(quantifierStart));
-    if (!quantifier) return text;
-    const atom = text.slice(atomStart, quantifierStart);
-    const least = quantifier[0][0] === '+' ? 1 : quantifier[1] === undefined ? 0 : Number(quantifier[1]);
-    const kept = least === 0 ? '' : least === 1 ? atom : `${atom}{${least}}`;
-    text = text.slice(0, atomStart) + kept;
-    if (least !== 0) return text;
+    kept = kept.slice(0, -2);
+    if (quantifier.min > 0) return textOf(kept) + atom.text + (quantifier.min === 1 ? '' : `{${quantifier.min}}`);
   }
+}
+
+function isSingleAtom(token: Token): boolean {
+  return token.kind === 'char' || token.kind === 'escape' || token.kind === 'class' || token.kind === 'dot';
+}
+
+/** A `{` right after an atom reads like that atom's (broken) count: it stays, and so the twin is refused. */
+function isBraceAfterAtom(tokens: Token[], at: number): boolean {
+  const before = tokens[at - 1];
+  return tokens[at]?.text === '{' && before !== undefined && before.kind !== 'quantifier' && before.kind !== 'close';
 }
 
 /** Regexes not made by compileSafePattern get a twin on first use, when the linear engine can run them. */
@@ -260,92 +215,45 @@ function splitPattern(raw: string): { source: string; flags: string } {
   return { source: raw, flags: '' };
 }
 
-/** Length of the escape starting at source[at] === '\\' (non-unicode mode). */
-function escapeLength(source: string, at: number): number {
-  const next = source[at + 1] ?? '';
-  const hexRun = (count: number): number => {
-    const hex = source.slice(at + 2, at + 2 + count);
-    return hex.length === count && /^[0-9a-f]+$/i.test(hex) ? 2 + count : 2;
-  };
-  if (next === 'x') return hexRun(2);
-  if (next === 'u') return hexRun(4);
-  if (next === 'c' && /[a-z]/i.test(source[at + 2] ?? '')) return 3;
-  return 2;
-}
-
-/** End index (exclusive) of the class starting at source[at] === '['. */
-function classEnd(source: string, at: number): number {
-  let index = at + 1;
-  while (index < source.length && source[index] !== ']') {
-    index += source[index] === '\\' ? escapeLength(source, index) : 1;
-  }
-  return index + 1;
-}
 
 function swapCase(char: string): string {
   return char === char.toLowerCase() ? char.toUpperCase() : char.toLowerCase();
 }
 
 const isAsciiLetter = (char: string): boolean => /^[a-z]$/i.test(char);
-
-/** The code unit an escape stands for when it is a single character (\x41, \u0041, \.), else null (\d, \b…). */
-function escapedCode(escape: string): number | null {
-  if (/^\\(x[0-9a-f]{2}|u[0-9a-f]{4})$/i.test(escape)) return Number.parseInt(escape.slice(2), 16);
-  return escape.length === 2 && !/[a-z0-9]/i.test(escape[1] ?? '') ? escape.charCodeAt(1) : null;
-}
+const isAsciiLetterCode = (code: number | null): code is number => code !== null && isAsciiLetter(String.fromCharCode(code));
 
 function foldAsciiCase(source: string): string {
   let out = '';
-  let index = 0;
-  while (index < source.length) {
-    const char = source[index] ?? '';
-    if (char === '\\') {
-      const length = escapeLength(source, index);
-      const escape = source.slice(index, index + length);
-      const code = escapedCode(escape);
-      out += code !== null && isAsciiLetter(String.fromCharCode(code)) ? `[${escape}${swapCase(String.fromCharCode(code))}]` : escape;
-      index += length;
-    } else if (char === '[') {
-      const end = classEnd(source, index);
-      out += `[${foldClassBody(source.slice(index + 1, end - 1))}]`;
-      index = end;
-    } else if (source.startsWith('(?<', index) && !'=!'.includes(source[index + 3] ?? '')) {
-      const end = source.indexOf('>', index) + 1;
-      out += source.slice(index, end);
-      index = end;
+  for (const token of tokenize(source)) {
+    if ((token.kind === 'char' || token.kind === 'escape') && isAsciiLetterCode(token.code)) {
+      out += `[${token.text}${swapCase(String.fromCharCode(token.code))}]`;
+    } else if (token.kind === 'class') {
+      out += `[${token.isNegated ? '^' : ''}${foldClassBody(token.members)}]`;
     } else {
-      out += isAsciiLetter(char) ? `[${char}${swapCase(char)}]` : char;
-      index += 1;
+      out += token.text;
     }
   }
   return out;
 }
 
-function foldClassBody(body: string): string {
-  const negation = body.startsWith('^') ? '^' : '';
-  const items: Array<{ text: string; code: number | null }> = [];
-  for (let index = negation.length; index < body.length; ) {
-    const length = body[index] === '\\' ? escapeLength(body, index) : 1;
-    const text = body.slice(index, index + length);
-    items.push({ text, code: length === 1 ? text.charCodeAt(0) : escapedCode(text) });
-    index += length;
-  }
+/** A class's members with the other case of each ASCII letter, and of each range's letters, added. */
+function foldClassBody(members: readonly ClassMember[]): string {
   let added = '';
-  for (let index = 0; index < items.length; index += 1) {
-    const item = items[index]!;
-    const dash = items[index + 1];
-    const end = items[index + 2];
-    if (item.code !== null && dash?.text === '-' && end && end.code !== null) {
-      added += caseRanges(item.code, end.code);
+  for (let index = 0; index < members.length; index += 1) {
+    const member = members[index]!;
+    const dash = members[index + 1];
+    const end = members[index + 2];
+    if (member.code !== null && dash?.text === '-' && end && end.code !== null) {
+      added += caseRanges(member.code, end.code);
       index += 2;
-    } else if (item.code !== null && isAsciiLetter(String.fromCharCode(item.code))) {
-      added += swapCase(String.fromCharCode(item.code));
+    } else if (isAsciiLetterCode(member.code)) {
+      added += swapCase(String.fromCharCode(member.code));
     }
   }
-  const rest = body.slice(negation.length);
+  const body = members.map((member) => member.text).join('');
   // A trailing '-' is literal; keep it last so the added letters cannot turn it into a range.
-  const isDashLast = items.at(-1)?.text === '-';
-  return isDashLast ? `${negation}${rest.slice(0, -1)}${added}-` : `${negation}${rest}${added}`;
+  return members.at(-1)?.text === '-' ? `${body.slice(0, -1)}${added}-` : `${body}${added}`;
 }
 
 function caseRanges(low: number, high: number): string {
@@ -357,6 +265,7 @@ function caseRanges(low: number, high: number): string {
   }
   return out;
 }
+
 
 /** `.`, `\s`, `\S`, `\W`, `\D` and `[^…]` span many code-point ranges, each a separate step for the linear engine. */
 const WIDE_ATOM_COST = 2;
@@ -380,47 +289,45 @@ export function estimatePatternCost(source: string): number {
     frame.current += repeated - frame.last;
     frame.last = repeated;
   };
-  let index = 0;
-  while (index < source.length) {
-    const char = source[index] ?? '';
-    const counted = char === '{' ? /^\{(\d+)(,(\d*))?\}/.exec(source.slice(index)) : null;
-    if (char === '\\') {
-      addAtom(/^[sSWD]$/.test(source[index + 1] ?? '') ? WIDE_ATOM_COST : 1);
-      index += escapeLength(source, index);
-      continue;
+  for (const token of tokenize(source)) {
+    switch (token.kind) {
+      case 'open':
+        stack.push(open(token.group === 'capture' || token.group === 'named'));
+        // A lookbehind's `=` or `!` has always counted as an atom of it (one reaches here inside an optional group);
+        // kept so that no pattern near the limit changes side.
+        if (token.group === 'lookbehind' || token.group === 'negative-lookbehind') addAtom(1);
+        break;
+      case 'close':
+        if (stack.length === 1) {
+          addAtom(1);
+        } else {
+          const group = stack.pop()!;
+          addAtom(group.done + group.current + (group.isCapture ? 2 : 0));
+        }
+        break;
+      case 'alternation':
+        top().done += top().current + 1;
+        top().current = 0;
+        break;
+      case 'quantifier':
+        // A count unrolls its atom up to its upper bound (one past its lower when unbounded); `*`, `+`, `?` loop once.
+        repeat(token.isCount ? Math.max(token.min, token.max ?? token.min + 1, 1) : 1);
+        break;
+      case 'dot':
+        addAtom(WIDE_ATOM_COST);
+        break;
+      case 'class':
+        addAtom(token.isNegated ? WIDE_ATOM_COST : 1);
+        break;
+      case 'escape':
+        addAtom(WIDE_ESCAPES.has(token.text) ? WIDE_ATOM_COST : 1);
+        break;
+      default:
+        addAtom(1);
     }
-    if (char === '[') {
-      addAtom(source[index + 1] === '^' ? WIDE_ATOM_COST : 1);
-      index = classEnd(source, index);
-      continue;
-    }
-    if (char === '(') {
-      const isCapture = source[index + 1] !== '?' || (source[index + 2] === '<' && !'=!'.includes(source[index + 3] ?? ''));
-      stack.push(open(isCapture));
-      index = isCapture && source[index + 1] === '?' ? source.indexOf('>', index) + 1 : index + (source[index + 1] === '?' ? 3 : 1);
-      continue;
-    }
-    if (char === '|') {
-      top().done += top().current + 1;
-      top().current = 0;
-    } else if (char === ')' && stack.length > 1) {
-      const group = stack.pop()!;
-      addAtom(group.done + group.current + (group.isCapture ? 2 : 0));
-    } else if (char === '*' || char === '+' || char === '?') {
-      repeat(1);
-      if (source[index + 1] === '?') index += 1;
-    } else if (counted) {
-      const min = Number(counted[1]);
-      const max = counted[2] === undefined ? min : counted[3] ? Number(counted[3]) : min + 1;
-      repeat(Math.max(min, max, 1));
-      index += counted[0].length;
-      if (source[index] === '?') index += 1;
-      continue;
-    } else {
-      addAtom(char === '.' ? WIDE_ATOM_COST : 1);
-    }
-    index += 1;
   }
   const root = stack[0]!;
   return root.done + root.current;
 }
+
+const WIDE_ESCAPES = new Set(['\\s', '\\S', '\\W', '\\D']);
