@@ -103,7 +103,7 @@ export function windowTwin(re: RegExp): RegExp | null {
   return new RegExp(source, `${re.flags.replace(/[gylm]/g, '')}m`);
 }
 
-/** An exact count such as `{3}` (lazy or not, `{3,3}` and digit runs past 10 are not taken for one). */
+/** An exact count such as `{3}`; `{3}?`, `{3,3}` and runs of more than 10 digits are not taken for one. */
 const EXACT_COUNT = /^\{\d{1,10}\}$/;
 
 /** Whether a token at this group depth matches in a window exactly what it matches in a line (see windowTwin). */
@@ -118,7 +118,7 @@ function isSameInWindow(token: Token, depth: number): boolean {
     case 'quantifier':
       return EXACT_COUNT.test(token.text);
     case 'char':
-      // A `{` that starts no count (`a{`) is no exact count either.
+      // A `{` that starts no count (`a{`) is refused like a count.
       return token.text !== '{';
     default:
       return true;
@@ -136,17 +136,17 @@ export function requiredLiterals(re: RegExp): string[] | null {
   if (re.flags.includes('i')) return null;
   const literals: string[] = [];
   for (const alternative of splitAlternatives(tokenize(re.source))) {
-    const tokens = alternative[0]?.text === '^' ? alternative.slice(1) : alternative;
+    const tokens = alternative[0]?.kind === 'anchor' && alternative[0].text === '^' ? alternative.slice(1) : alternative;
     let literal = '';
     for (const [index, token] of tokens.entries()) {
       const code = literalCode(token);
       if (code === null || code < 0x20 || code > 0x7e) break;
       const next = tokens[index + 1];
-      // A `{` after a character, count or not, ends the text too.
-      const repeat = next !== undefined && (next.kind === 'quantifier' || next.text === '{') ? next.text[0] : null;
-      if (repeat !== null && repeat !== '+') break;
+      // A `{` that starts no count ends the text too.
+      const isRepeated = next !== undefined && (next.kind === 'quantifier' || next.text === '{');
+      if (isRepeated && !next.text.startsWith('+')) break;
       literal += String.fromCharCode(code);
-      if (repeat === '+') break;
+      if (isRepeated) break;
     }
     if (literal === '') return null;
     literals.push(literal);
@@ -265,7 +265,6 @@ function caseRanges(low: number, high: number): string {
   }
   return out;
 }
-
 
 /** `.`, `\s`, `\S`, `\W`, `\D` and `[^…]` span many code-point ranges, each a separate step for the linear engine. */
 const WIDE_ATOM_COST = 2;
