@@ -30,6 +30,8 @@ export type Token =
   | { kind: 'anchor'; text: string }
   | { kind: 'dot'; text: string };
 
+const SYMBOL_KINDS = { ')': 'close', '|': 'alternation', '^': 'anchor', '$': 'anchor', '.': 'dot' } as const;
+
 const COUNT = /\{(\d+)(?:(,)(\d*))?\}/y;
 
 export function tokenize(source: string): Token[] {
@@ -76,17 +78,11 @@ function readToken(source: string, at: number, tokens: Token[]): number {
       return at + token.text.length;
     }
     case ')':
-      tokens.push({ kind: 'close', text: char });
-      return at + 1;
     case '|':
-      tokens.push({ kind: 'alternation', text: char });
-      return at + 1;
     case '^':
     case '$':
-      tokens.push({ kind: 'anchor', text: char });
-      return at + 1;
     case '.':
-      tokens.push({ kind: 'dot', text: char });
+      tokens.push({ kind: SYMBOL_KINDS[char], text: char });
       return at + 1;
     case '*':
     case '+':
