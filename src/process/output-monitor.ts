@@ -391,6 +391,9 @@ export class OutputMonitor {
    * has kept up), so nothing written is lost and `.1` is exactly the old file. A burst already written is read whole
    * while paused; a writer that outruns the monitor for longer than the paused-read budget has the rest of that file
    * dropped, counted exactly (the writers are paused) and logged, so disk use stays bounded and the bot responsive.
+   * Writers that could not be paused (a member that does not stop in time, or one ending just then) are read after
+   * the same way: what they wrote before the last read is kept, and only what lands between it and the truncate (a
+   * few microseconds) can be lost.
    */
   private async rotate(f: StreamFollower): Promise<void> {
     // Before the pause, read and keep at most one cap (and a read chunk) past the current position.
@@ -404,8 +407,9 @@ export class OutputMonitor {
     const resume = typeof pause === 'function' ? pause : null;
     try {
       // Paused (or with no writer left), what is in the file is all there is: a finished burst is read whole; only a
-      // writer that outran the monitor for longer than the budget loses the rest of this file.
-      await this.readToEnd(f, pause === null ? keepEnd : Infinity, Date.now() + PAUSED_READ_BUDGET_MS);
+      // writer that outran the monitor for longer than the budget loses the rest of this file. Unpaused, the same
+      // read keeps what they wrote so far (they may well have just ended).
+      await this.readToEnd(f, Infinity, Date.now() + PAUSED_READ_BUDGET_MS);
       if (f.fd === null) return void rmSync(f.tempPath, { force: true });
       const kept = f.offset;
       const copied = statSync(f.tempPath).size;

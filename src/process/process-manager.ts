@@ -878,8 +878,9 @@ async function pauseGroup(identity: ProcessIdentity): Promise<(() => void) | 'no
   if (identity.pgid !== identity.pid || isForbiddenPid(identity.pgid)) return null;
   try {
     process.kill(-identity.pgid, 'SIGSTOP');
-  } catch {
-    return null;
+  } catch (error) {
+    // Gone between the check and the signal: it ended just now, and nothing can write any more.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? 'none' : null;
   }
   const resume = () => {
     try {

@@ -71,6 +71,23 @@ describe('resource watchdog (on_resource)', () => {
     expect(JSON.parse(firing!.payloadJson).reason).toMatch(/^memory \d+\.\d MiB is above 120 MiB/);
   });
 
+  it('looks at memory alone at the watch rate (10 s by default), and at the active rate once a CPU bound is watched', async () => {
+    const { manager: defaults } = await startManager({ resourceWatchIntervalMs: undefined, supervise: false });
+    expect(defaults.resources.watchIntervalMs).toBe(10_000);
+    const { manager } = await startManager({ resourceIntervalMs: 300, resourceWatchIntervalMs: 4_000 });
+    const hooks = new HookEngine({ manager, port: new RecordingPort(), log: silentLogger() });
+    const spawn = (hookInput: unknown) => manager.spawn({ agent: 'demo', command: 'sleep 30', withRow: hooks.prepare(hookInput).store });
+    expect(manager.resources.intervalMs).toBeUndefined();
+    const memory = await spawn([{ trigger: { type: 'on_resource', memory_mb: 4096 }, action: 'notify_channel' }]);
+    await waitFor(() => manager.resources.intervalMs === 4_000, { what: 'the memory watchdog to sample at the watch rate' });
+    const cpu = await spawn([{ trigger: { type: 'on_resource', cpu_percent: 99, for_seconds: 60 }, action: 'notify_channel' }]);
+    await waitFor(() => manager.resources.intervalMs === 300, { what: 'the CPU watchdog to sample at the active rate' });
+    await manager.kill({ id: cpu.id }, { by: 'test' });
+    await waitFor(() => manager.resources.intervalMs === 4_000, { what: 'the rate to fall back once the CPU watchdog is gone' });
+    await manager.kill({ id: memory.id }, { by: 'test' });
+    await waitFor(() => manager.resources.intervalMs === undefined, { what: 'sampling to stop once nobody looks' });
+  });
+
   it('restart_process restarts it through the restart path: counted, with backoff, until the crash loop', async () => {
     const { manager, hooks, port, spawn } = await setup();
     const first = await spawn(`${node} ${JSON.stringify(ALLOCATES)} 200 200`, [

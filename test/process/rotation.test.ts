@@ -74,6 +74,28 @@ describe('log rotation', () => {
     expect(existsSync(`${record.stdoutLog}.1`)).toBe(true);
   });
 
+  it.each(['none', null] as const)('keeps every byte a writer left when the rotation finds its writers %s (ended, or not pausable)', async (pause) => {
+    const dir = join(makeTempHome(), 'run');
+    mkdirSync(dir);
+    const log = join(dir, 'stdout.log');
+    // Far past one cap and a read chunk beyond it: what the writer left before it ended.
+    const written = numbered(0, 40_000);
+    writeFileSync(log, written);
+    writeFileSync(join(dir, 'stderr.log'), '');
+    const lines: string[] = [];
+    const monitor = new OutputMonitor({
+      stdoutLog: log, stderrLog: join(dir, 'stderr.log'), capBytes: 64 * 1024, log: silentLogger(),
+      start: { stdout: { offset: 0, rotated: 0 }, stderr: { offset: 0, rotated: 0 } },
+      onLine: (_stream, text) => { lines.push(text); },
+      wantsLines: () => true,
+      pauseWriters: async () => pause,
+    });
+    await monitor.drain();
+    monitor.close();
+    expect(readFileSync(`${log}.1`, 'utf8') + readFileSync(log, 'utf8')).toBe(written);
+    expect(lines).toEqual(written.split('\n').slice(0, -1));
+  });
+
   it('resumes a process group that a crashed supervisor left paused', async () => {
     const { manager, home } = await startManager({ supervise: false });
     const record = await manager.spawn({ agent: 'demo', command: `${JSON.stringify(process.execPath)} -e "console.log('ready'); setInterval(() => {}, 1000)"` });
