@@ -106,12 +106,12 @@ function readToken(source: string, at: number, tokens: Token[]): number {
   return at + 1;
 }
 
-function quantifierAt(source: string, at: number, end: number, min: number, max: number | null, isCount: boolean): Token & { kind: 'quantifier' } {
+function quantifierAt(source: string, at: number, end: number, min: number, max: number | null, isCount: boolean): Extract<Token, { kind: 'quantifier' }> {
   const isLazy = source[end] === '?';
   return { kind: 'quantifier', text: source.slice(at, isLazy ? end + 1 : end), min, max, isCount, isLazy };
 }
 
-function openAt(source: string, at: number): Token & { kind: 'open' } {
+function openAt(source: string, at: number): Extract<Token, { kind: 'open' }> {
   if (source[at + 1] !== '?') return { kind: 'open', text: '(', group: 'capture' };
   const third = source[at + 2];
   const fourth = source[at + 3];
@@ -124,7 +124,7 @@ function openAt(source: string, at: number): Token & { kind: 'open' } {
   return { kind: 'open', text: source.slice(at, at + 3), group };
 }
 
-function classAt(source: string, at: number): Token & { kind: 'class' } {
+function classAt(source: string, at: number): Extract<Token, { kind: 'class' }> {
   const isNegated = source[at + 1] === '^';
   const members: ClassMember[] = [];
   let index = at + (isNegated ? 2 : 1);
