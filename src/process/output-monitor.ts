@@ -392,8 +392,8 @@ export class OutputMonitor {
    * while paused; a writer that outruns the monitor for longer than the paused-read budget has the rest of that file
    * dropped, counted exactly (the writers are paused) and logged, so disk use stays bounded and the bot responsive.
    * Writers that could not be paused (a member that does not stop in time, or one ending just then) are read after
-   * the same way: what they wrote before the last read is kept, and only what lands between it and the truncate (a
-   * few microseconds) can be lost.
+   * the same way: what they wrote before the last read is kept (all of it when they have just ended); what lands after
+   * it is dropped, counted and logged up to the moment before the truncate, and the rest of that moment is lost.
    */
   private async rotate(f: StreamFollower): Promise<void> {
     // Before the pause, read and keep at most one cap (and a read chunk) past the current position.
