@@ -18,11 +18,4 @@ export class SpreadRound<T> {
     const end = Math.min(this.round.length, this.next + Math.ceil(this.round.length / ticksPerRound));
     while (this.next < end) visit(this.round[this.next++]!);
   }
-
-  /** The items to visit this tick, as an array. */
-  slice(items: () => Iterable<T>): T[] {
-    const slice: T[] = [];
-    this.visit(items, (item) => slice.push(item));
-    return slice;
-  }
 }
