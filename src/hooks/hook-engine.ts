@@ -117,7 +117,7 @@ export class HookEngine {
     this.notifyPerMinute = options.notifyPerMinute ?? 6;
     // Lines are made only for processes an output hook (or someone else) reads; any output feeds the silence watchdogs.
     this.manager.readLines({
-      wantsLines: (id) => this.wantsLines(id), canPass: (id, stream, text) => this.canPass(id, stream, text), onLine: (line) => this.onLine(line),
+      wantsLines: (id) => this.wantsLines(id), canPass: (id, stream, window) => this.canPass(id, stream, window), onLine: (line) => this.onLine(line),
     });
     this.manager.on('output', (output) => this.onOutput(output));
     this.manager.on('started', (p) => this.onWatched(p));
