@@ -18,9 +18,11 @@ export function buildChildEnv(
   markers: Record<string, string>,
 ): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(parent)) {
-    if (value === undefined) continue;
-    if ((INHERITED.has(name) || name.startsWith('LC_')) && !isSecretName(name)) env[name] = value;
+  // Names first, then only the values taken: each read of process.env is a call into the C++ environment.
+  for (const name of Object.keys(parent)) {
+    if (!(INHERITED.has(name) || name.startsWith('LC_')) || isSecretName(name)) continue;
+    const value = parent[name];
+    if (value !== undefined) env[name] = value;
   }
   for (const [name, value] of Object.entries(agentEnv)) if (!isSecretName(name)) env[name] = value;
   env.PATH ??= '/usr/local/bin:/usr/bin:/bin';

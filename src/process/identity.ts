@@ -16,6 +16,27 @@ export function captureIdentity(pid: number): ProcessIdentity | undefined {
   return { pid, pgid: stat.pgrp, startTicks: stat.startTicks, bootId: readBootId() };
 }
 
+/** The lease identity of a process: what proves a spawner is still the process that inserted a starting row. */
+export interface LeaseIdentity {
+  pid: number;
+  startTicks: number;
+  bootId: string;
+}
+
+let self: LeaseIdentity | undefined;
+
+/**
+ * This process as a lease. Its pid, start time and boot never change while it runs, so /proc/self is read once; the
+ * pid is checked on every call, so a forked copy (another pid) reads its own.
+ */
+export function selfLease(): LeaseIdentity | undefined {
+  if (self?.pid === process.pid) return self;
+  const stat = readStat(process.pid);
+  if (!stat) return undefined;
+  self = Object.freeze({ pid: process.pid, startTicks: stat.startTicks, bootId: readBootId() });
+  return self;
+}
+
 /**
  * `alive`: the same process still runs. `gone`: nothing (or only a zombie) has the pid.
  * `mismatch`: another process now has the pid, or the machine rebooted: never signal it.

@@ -6,7 +6,7 @@ import { agentDir } from '../home-layout.js';
 import type { NewProcess, ProcessCategory, ProcessRecord, ProcessRepo, ProcessType } from '../store/process-repo.js';
 import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
-import { captureIdentity, isForbiddenPid, type ProcessIdentity } from './identity.js';
+import { captureIdentity, isForbiddenPid, selfLease, type ProcessIdentity } from './identity.js';
 import { LaunchUncertainError, type LaunchRequest, type ShimLauncher } from './forker.js';
 import { environHas, readAllStats } from './proc-fs.js';
 import type { SandboxHost } from './sandbox.js';
@@ -75,22 +75,23 @@ function terminalEnv(parentEnv: NodeJS.ProcessEnv): Record<string, string> {
   return { SHELL: '/bin/sh', TERM: parentEnv.TERM && parentEnv.TERM !== 'dumb' ? parentEnv.TERM : 'xterm' };
 }
 
-/** This process, as the lease a starting row carries until the spawn is recorded. */
-function spawnLease(): { pid: number; startTicks: number; bootId: string } | undefined {
-  const self = captureIdentity(process.pid);
-  return self && { pid: self.pid, startTicks: self.startTicks, bootId: self.bootId };
-}
-
-/** Everything checked before anything exists: nothing is spawned or written when a check fails. */
-export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { command: string; cwd: string } {
+/**
+ * The request's own checks, before anything exists: nothing is spawned or written when one fails. The process limit
+ * is checked once, under the write lock, before the row is inserted (checkProcessLimit).
+ */
+export function validateSpawn(request: SpawnRequest): { command: string; cwd: string } {
   const command = checkCommand(request.command);
   ensureWorkspaceDir(request.agent.workspace);
   const cwd = resolveWorkingDirectory(request.agent.workspace, request.workingDirectory);
-  const active = repo.countActive(request.agent.name);
-  if (active >= request.agent.maxProcesses) {
-    throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
-  }
   return { command, cwd };
+}
+
+/** Inside the transaction that inserts the row: another spawner (the CLI) may have started one a moment ago. */
+function checkProcessLimit(repo: ProcessRepo, agent: ProcessOwner): void {
+  const active = repo.countActive(agent.name);
+  if (active >= agent.maxProcesses) {
+    throw new AppError('PROCESS_LIMIT', `agent ${agent.name} already runs ${active} of ${agent.maxProcesses} processes; stop one first`);
+  }
 }
 
 /**
@@ -100,7 +101,7 @@ export function validateSpawn(request: SpawnRequest, repo: ProcessRepo): { comma
  * every list, in the transaction that records its identity.
  */
 export async function spawnProcess(home: string, repo: ProcessRepo, request: SpawnRequest, sandbox: SandboxHost, launcher: ShimLauncher, parentEnv: NodeJS.ProcessEnv = process.env): Promise<ProcessRecord> {
-  const { command, cwd } = validateSpawn(request, repo);
+  const { command, cwd } = validateSpawn(request);
   // Before the row exists: `required` without a working sandbox refuses here, with nothing written.
   const confinement = sandbox.launcher(request.agent, cwd);
   const fields: NewProcess = {
@@ -129,20 +130,18 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
 
-  const id = repo.transaction(() => {
-    // Counted again under the write lock: another spawner (the CLI) may have started one meanwhile.
-    const active = repo.countActive(request.agent.name);
-    if (active >= request.agent.maxProcesses) {
-      throw new AppError('PROCESS_LIMIT', `agent ${request.agent.name} already runs ${active} of ${request.agent.maxProcesses} processes; stop one first`);
-    }
-    const rowId = repo.insertStarting(fields, new Date().toISOString(), spawnLease());
+  // The row is committed as `starting`, with this process as its lease, before anything is launched.
+  const row = repo.transaction(() => {
+    checkProcessLimit(repo, request.agent);
+    const rowId = repo.insertStarting(fields, new Date().toISOString(), selfLease());
     // Unique even when a fresh database reuses row ids beside old run directories.
-    const runDir = join(parent, `${rowId}-${Date.now().toString(36)}`);
-    repo.setPaths(rowId, runDir, join(runDir, 'stdout.log'), join(runDir, 'stderr.log'));
+    const runDir = `${parent}/${rowId}-${Date.now().toString(36)}`;
+    const paths = { id: rowId, runDir, stdoutLog: `${runDir}/stdout.log`, stderrLog: `${runDir}/stderr.log` };
+    repo.setPaths(rowId, paths.runDir, paths.stdoutLog, paths.stderrLog);
     request.withRow?.(rowId);
-    return rowId;
+    return paths;
   });
-  const row = repo.get(id)!;
+  const id = row.id;
 
   const forget = (error: unknown): AppError => {
     repo.delete(id);

@@ -9,16 +9,17 @@ export function isInside(root: string, path: string): boolean {
 
 /**
  * Resolves a working directory (relative ones against the workspace), following symlinks, and checks that the
- * real path is a directory inside the real workspace.
+ * real path is a directory inside the real workspace. The libc realpath (one call) rather than Node's, which lstats
+ * each component from JavaScript: same answer, a fraction of the cost on every spawn.
  */
 export function resolveWorkingDirectory(workspace: string, requested: unknown, field = 'working_directory'): string {
-  const root = realpathSync(workspace);
+  const root = realpathSync.native(workspace);
   if (requested === undefined || requested === null || requested === '') return root;
   if (typeof requested !== 'string') throw new AppError('INVALID_INPUT', `${field} must be a path string (got ${describeValue(requested)})`);
   const candidate = isAbsolute(requested) ? requested : resolve(root, requested);
   let real: string;
   try {
-    real = realpathSync(candidate);
+    real = realpathSync.native(candidate);
   } catch {
     throw new AppError('CWD_MISSING', `${field} ${JSON.stringify(requested)} does not exist`);
   }

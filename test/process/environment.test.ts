@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
+import { buildChildEnv } from '../../src/process/environment.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { startManager } from '../support/manager.js';
 import { nextEvent } from '../support/wait-for.js';
@@ -66,5 +67,27 @@ describe('child environment', () => {
     expect((error as AppError).code).toBe('AGENT_CONFIG_INVALID');
     expect((error as AppError).message).toContain('env.DEPLOY_TOKEN');
     expect(manager.list()).toEqual([]);
+  });
+
+  it('reads the parent environment afresh each time: a change to the same object shows in the next child', () => {
+    const parent: NodeJS.ProcessEnv = { PATH: '/bin', LC_ALL: 'C', API_TOKEN: 'x', OTHER: 'y' };
+    expect(buildChildEnv(parent, {}, { M: '1' })).toEqual({ PATH: '/bin', LC_ALL: 'C', PYTHONUNBUFFERED: '1', M: '1' });
+    parent.LC_ALL = 'C.UTF-8';
+    parent.TZ = 'UTC';
+    delete parent.PATH;
+    parent.LC_SECRET = 'no';
+    expect(buildChildEnv(parent, { MINE: 'z' }, {})).toEqual({ PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8', TZ: 'UTC', MINE: 'z', PYTHONUNBUFFERED: '1' });
+  });
+
+  it('reads process.env itself afresh', () => {
+    process.env.LC_CHORUS_TEST = 'one';
+    try {
+      expect(buildChildEnv(process.env, {}, {}).LC_CHORUS_TEST).toBe('one');
+      process.env.LC_CHORUS_TEST = 'two';
+      expect(buildChildEnv(process.env, {}, {}).LC_CHORUS_TEST).toBe('two');
+    } finally {
+      delete process.env.LC_CHORUS_TEST;
+    }
+    expect(buildChildEnv(process.env, {}, {})).not.toHaveProperty('LC_CHORUS_TEST');
   });
 });
