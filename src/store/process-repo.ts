@@ -213,8 +213,11 @@ function toRecord(row: Row): ProcessRecord {
 /** All SQL about processes. Statements are prepared once. */
 export class ProcessRepo {
   private readonly statements;
+  /** One wrapper for every transaction: better-sqlite3 builds four functions per db.transaction() call. */
+  private readonly immediate: (fn: () => unknown) => unknown;
 
   constructor(private readonly db: Db) {
+    this.immediate = db.transaction((fn: () => unknown) => fn()).immediate;
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
@@ -437,7 +440,8 @@ export class ProcessRepo {
     this.statements.delete.run(id);
   }
 
+  /** Runs fn in one write transaction (BEGIN IMMEDIATE), or a savepoint inside an open one; rolled back if it throws. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.immediate(fn) as T;
   }
 }
