@@ -248,4 +248,27 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE processes ADD COLUMN superseded_by INTEGER;
   CREATE INDEX processes_restarting ON processes (status) WHERE status = 'restarting';
   `,
+  `
+  -- The active processes (starting or running) of each agent, kept by triggers, so the process limit checked at every
+  -- spawn reads one row instead of counting the agent's whole fleet. A later step that rebuilds \`processes\` drops
+  -- these triggers with the old table and must create them again (test/store/active-counts.test.ts notices).
+  CREATE TABLE agent_active_counts (agent_name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO agent_active_counts (agent_name, n)
+    SELECT agent_name, COUNT(*) FROM processes WHERE status IN ('starting', 'running') GROUP BY agent_name;
+  CREATE TRIGGER processes_active_insert AFTER INSERT ON processes WHEN NEW.status IN ('starting', 'running')
+  BEGIN
+    INSERT INTO agent_active_counts (agent_name, n) VALUES (NEW.agent_name, 1) ON CONFLICT (agent_name) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER processes_active_delete AFTER DELETE ON processes WHEN OLD.status IN ('starting', 'running')
+  BEGIN
+    UPDATE agent_active_counts SET n = n - 1 WHERE agent_name = OLD.agent_name;
+  END;
+  CREATE TRIGGER processes_active_update AFTER UPDATE OF status, agent_name ON processes
+    WHEN (OLD.status IN ('starting', 'running')) != (NEW.status IN ('starting', 'running')) OR OLD.agent_name != NEW.agent_name
+  BEGIN
+    UPDATE agent_active_counts SET n = n - 1 WHERE agent_name = OLD.agent_name AND OLD.status IN ('starting', 'running');
+    INSERT INTO agent_active_counts (agent_name, n) SELECT NEW.agent_name, 1 WHERE NEW.status IN ('starting', 'running')
+      ON CONFLICT (agent_name) DO UPDATE SET n = n + 1;
+  END;
+  `,
 ];

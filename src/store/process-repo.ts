@@ -233,7 +233,8 @@ export class ProcessRepo {
       // The live row wins for a reused pid; then the newest.
       byPid: db.prepare(`SELECT * FROM processes WHERE pid = ? ORDER BY (status = 'running') DESC, id DESC LIMIT 1`),
       byAgentPid: db.prepare(`SELECT * FROM processes WHERE agent_name = ? AND pid = ? ORDER BY (status = 'running') DESC, id DESC LIMIT 1`),
-      countActive: db.prepare(`SELECT COUNT(*) AS n FROM processes WHERE agent_name = ? AND status IN ('starting', 'running')`),
+      // Kept by triggers (migrations.ts): one row, however many processes the agent runs.
+      countActive: db.prepare('SELECT COALESCE((SELECT n FROM agent_active_counts WHERE agent_name = ?), 0) AS n'),
       // Earlier runs of a policy-restarted process are not listed: the logical process is one entry, its current run.
       listAll: db.prepare(`SELECT * FROM processes WHERE status != 'starting' AND superseded_by IS NULL ORDER BY id DESC LIMIT ?`),
       listByStatus: db.prepare('SELECT * FROM processes WHERE status = ? AND superseded_by IS NULL ORDER BY id DESC LIMIT ?'),
