@@ -116,7 +116,18 @@ if (withPm2) {
   } else pm2Home = mkdtempSync(join(tmpdir(), 'chorus-bench-pm2-'));
 } else if (values['no-pm2']) notes.push('pm2 left out (--no-pm2); its keys are null');
 
-const env = { ...process.env, ...(pm2Home ? { PM2_HOME: pm2Home } : {}) };
+// The cases' homes stay until the run ends (see makeHome in bench/lib/chorus.js): one case's clean-up must not weigh
+// on the next one's spawns.
+const keep = mkdtempSync(join(tmpdir(), 'chorus-bench-homes-'));
+// A run stopped by a signal cleans up as well (each case, in its own process, kills what it started).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    if (pm2Home) killPm2(pm2Home);
+    for (const dir of [pm2Home, keep]) if (dir) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+const env = { ...process.env, CHORUS_BENCH_KEEP: keep, ...(pm2Home ? { PM2_HOME: pm2Home } : {}) };
 const result = { machine: machine() };
 const details = {};
 const seconds = {};
@@ -138,6 +149,7 @@ try {
     killPm2(pm2Home);
     rmSync(pm2Home, { recursive: true, force: true });
   }
+  rmSync(keep, { recursive: true, force: true });
 }
 
 const failed = [];

@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { findOnPath } from './find-program.js';
+import { accessSync, closeSync, constants as fsConstants, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AppError, errorMessage } from '../errors.js';
+import { findOnPath } from './find-program.js';
 import { readStat } from './proc-fs.js';
+import { shimArgs, type ShimInput } from './shim.js';
 
-/** What starts a shim: its argv (absolute program first), where it runs, its whole environment and its two logs. */
+/** What starts a process: its argv, where it runs, its whole environment and its two logs. */
 export interface LaunchRequest {
+  /** The program (absolute, or found on `env`'s PATH) and its arguments. */
   argv: string[];
   cwd: string;
   env: Record<string, string>;
@@ -14,6 +18,16 @@ export interface LaunchRequest {
   stderrLog: string;
   /** Written with 127 when the program could not be started at all, as the shim would have. */
   exitFile: string;
+  /**
+   * Run argv under the shim, which stays its parent and writes its exit status to exitFile (`input`: the FIFOs of an
+   * interactive process). Without it argv is exec'd as it is.
+   */
+  shim?: { input?: ShimInput | undefined } | undefined;
+}
+
+/** The argv that runs a request through the sh shim (src/process/shim.ts) when it asks for a shim. */
+export function shellShimArgv(request: LaunchRequest): string[] {
+  return request.shim ? ['/bin/sh', ...shimArgs(request.exitFile, request.argv, request.shim.input)] : request.argv;
 }
 
 /**
@@ -21,7 +35,7 @@ export interface LaunchRequest {
  * for appending (0600). Resolves with the pid once the process leads its session.
  */
 export interface ShimLauncher {
-  readonly kind: 'forker' | 'node';
+  readonly kind: 'native' | 'perl' | 'node';
   launch(request: LaunchRequest): Promise<number>;
   close(): void;
 }
@@ -41,14 +55,17 @@ export class LaunchUncertainError extends AppError {
 }
 
 /**
- * The forker: a small perl process (perl-base is Essential on Debian and Ubuntu) that forks the shims, so the
- * supervisor never forks its own large heap (2 to 3 ms a spawn on a 2-core VM, more as the heap grows). It reads
- * framed requests on stdin (a 4-byte big-endian length, then NUL-separated fields: cwd, stdout log, stderr log, exit
- * file, argc, argv, then the environment as K=V), and answers each with a line: the pid, or `E <why>`.
+ * The forker: a small process that forks the shims, so the supervisor never forks its own large heap (2 to 3 ms a
+ * spawn on a 2-core VM, more as the heap grows). Two programs speak its protocol: the native forker
+ * (native/forker.c, built into dist/native/ where a C compiler is) and a perl script (perl-base is Essential on Debian
+ * and Ubuntu). It reads framed requests on stdin (a 4-byte big-endian length, then NUL-separated fields: mode, cwd,
+ * stdout log, stderr log, exit file, argc, argv, then the environment as K=V), and answers each with a line: the pid,
+ * or `E <why>`.
  * The child leads a new session before the answer is written (a sync pipe closes after setsid), so the identity read
  * next sees pgid = pid. It exits without exec when the forker died before answering (the request then failed). Ignored
  * signals are reset to their defaults before exec, and every descriptor but 0 to 2 is closed, even one the supervisor
- * itself inherited without close-on-exec (which Node's spawn would pass on).
+ * itself inherited without close-on-exec (which Node's spawn would pass on). Mode `exec` execs argv; mode `shim`
+ * (native only) makes the child the shim itself, without the exec of /bin/sh: see native/forker.c.
  * The forker holds no secrets: it starts with an empty environment and gives each child exactly the one it is sent.
  * It ends when its stdin closes, so a supervisor that dies takes it along; the processes it started stay.
  */
@@ -62,7 +79,8 @@ sub answer { my ($s) = @_; syswrite(STDOUT, "$s\n") or exit 0; }
 answer('ready');
 while (defined(my $h = readn(4))) {
   my $body = readn(unpack('N', $h)); last unless defined $body;
-  my ($cwd, $out, $err, $exit, $argc, @rest) = split(/\0/, $body, -1);
+  my ($mode, $cwd, $out, $err, $exit, $argc, @rest) = split(/\0/, $body, -1);
+  if ($mode ne 'exec') { answer("E mode $mode is not known to the perl forker"); next; }
   my @argv = splice(@rest, 0, $argc);
   my ($r, $w);
   unless (pipe($r, $w)) { answer("E pipe: $!"); next; }
@@ -99,18 +117,57 @@ while (defined(my $h = readn(4))) {
 }
 `;
 
+/** The ready line of the native forker built from this version of native/forker.c (its PROTOCOL). */
+export const NATIVE_READY = 'ready native 2';
+
 /** perl on `path` (the supervisor's PATH), as a shell would find it. */
 export function findPerl(path = process.env.PATH ?? ''): string | undefined {
   return findOnPath('perl', path) ?? undefined;
 }
 
-function frame(request: LaunchRequest): Buffer {
-  for (const [name, value] of [['cwd', request.cwd], ['stdoutLog', request.stdoutLog], ['stderrLog', request.stderrLog], ['exitFile', request.exitFile], ...request.argv.map((a) => ['argv', a])]) {
+/** Where native/build.js puts the native forker: dist/native/ of this checkout (this module runs from src/ or dist/src/). */
+export function nativeForkerPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const isBuilt = here.endsWith(join('dist', 'src', 'process'));
+  return isBuilt ? join(here, '..', '..', 'native', 'chorus-forker') : join(here, '..', '..', 'dist', 'native', 'chorus-forker');
+}
+
+/** The native forker, when it was built and can be run. */
+export function findNativeForker(path = nativeForkerPath()): string | undefined {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A program that speaks the forker's protocol. */
+export interface ForkerProgram {
+  kind: 'native' | 'perl';
+  path: string;
+  args: string[];
+  /** The line it says when it is ready to serve. */
+  ready: string;
+  /** It can be the shim itself (mode `shim`), so a request needs no /bin/sh. */
+  hasResidentShim: boolean;
+}
+
+export function perlProgram(perl: string): ForkerProgram {
+  return { kind: 'perl', path: perl, args: ['-e', FORKER_SCRIPT], ready: 'ready', hasResidentShim: false };
+}
+
+export function nativeProgram(path: string): ForkerProgram {
+  return { kind: 'native', path, args: [], ready: NATIVE_READY, hasResidentShim: true };
+}
+
+function frame(mode: 'exec' | 'shim', argv: string[], request: LaunchRequest): Buffer {
+  for (const [name, value] of [['cwd', request.cwd], ['stdoutLog', request.stdoutLog], ['stderrLog', request.stderrLog], ['exitFile', request.exitFile], ...argv.map((a) => ['argv', a])]) {
     if (value!.includes('\0')) throw new AppError('SPAWN_FAILED', `${name} contains a NUL byte`);
   }
   const env = Object.entries(request.env).map(([key, value]) => `${key}=${value}`);
   if (env.some((entry) => entry.includes('\0'))) throw new AppError('SPAWN_FAILED', 'an environment variable contains a NUL byte');
-  const body = Buffer.from([request.cwd, request.stdoutLog, request.stderrLog, request.exitFile, String(request.argv.length), ...request.argv, ...env].join('\0'));
+  const body = Buffer.from([mode, request.cwd, request.stdoutLog, request.stderrLog, request.exitFile, String(argv.length), ...argv, ...env].join('\0'));
   const header = Buffer.alloc(4);
   header.writeUInt32BE(body.length);
   return Buffer.concat([header, body]);
@@ -121,25 +178,36 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** Shims started through the forker (one Generation, a perl process, at a time). */
+/** Shims started through a forker program (one Generation, a process, at a time). */
 export class Forker implements ShimLauncher {
-  readonly kind = 'forker';
   private current: Generation | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly perl: string, private readonly idleMs: number) {}
+  constructor(readonly program: ForkerProgram, private readonly idleMs: number) {}
 
-  /** A forker if perl is on `path` (whether it runs the script is seen when the first launch starts it). */
+  get kind(): 'native' | 'perl' {
+    return this.program.kind;
+  }
+
+  /** The perl forker if perl is on `path` (whether it runs the script is seen when the first launch starts it). */
   static find(options: { perl?: string | undefined; path?: string | undefined; idleMs?: number | undefined } = {}): Forker | undefined {
     const perl = options.perl ?? findPerl(options.path);
-    return perl ? new Forker(perl, options.idleMs ?? 30_000) : undefined;
+    return perl ? new Forker(perlProgram(perl), options.idleMs ?? 30_000) : undefined;
+  }
+
+  /** The native forker if it was built (whether it is this version's is seen when the first launch starts it). */
+  static findNative(options: { path?: string | undefined; idleMs?: number | undefined } = {}): Forker | undefined {
+    const path = findNativeForker(options.path);
+    return path ? new Forker(nativeProgram(path), options.idleMs ?? 30_000) : undefined;
   }
 
   async launch(request: LaunchRequest): Promise<number> {
-    const message = frame(request);
+    // The native forker is the shim of a process that needs no helper for its input; the sh shim runs the others.
+    const isResident = this.program.hasResidentShim && request.shim !== undefined && request.shim.input === undefined;
+    const message = isResident ? frame('shim', request.argv, request) : frame('exec', shellShimArgv(request), request);
     // One killed while idle may not have been reaped yet: a request written to it would be lost.
     if (this.current && !this.current.isLive()) this.current = null;
-    this.current ??= new Generation(this.perl, () => this.onIdle());
+    this.current ??= new Generation(this.program, () => this.onIdle());
     const generation = this.current;
     clearTimeout(this.idleTimer);
     return generation.send(message);
@@ -170,8 +238,8 @@ class Generation {
   private buffered = '';
   private isReady = false;
 
-  constructor(perl: string, private readonly onIdle: () => void) {
-    const child = spawn(perl, ['-e', FORKER_SCRIPT], { env: {}, stdio: ['pipe', 'pipe', 'inherit'] });
+  constructor(private readonly program: ForkerProgram, private readonly onIdle: () => void) {
+    const child = spawn(program.path, program.args, { env: {}, stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     this.ready = new Promise<void>((resolve, reject) => {
       child.stdout!.setEncoding('utf8');
@@ -181,17 +249,17 @@ class Generation {
           const line = this.buffered.slice(0, at);
           this.buffered = this.buffered.slice(at + 1);
           if (this.isReady) this.answer(line);
-          else if (line === 'ready') {
+          else if (line === this.program.ready) {
             this.isReady = true;
             resolve();
-          } else reject(new ForkerUnavailableError(`the forker said ${JSON.stringify(line)} instead of ready`));
+          } else reject(new ForkerUnavailableError(`the ${this.program.kind} forker said ${JSON.stringify(line)} instead of ${JSON.stringify(this.program.ready)}`));
         }
       });
       child.stdin!.on('error', () => { /* it died: seen through 'exit' */ });
-      child.on('error', (error) => reject(new ForkerUnavailableError(`the forker could not start: ${errorMessage(error)}`)));
+      child.on('error', (error) => reject(new ForkerUnavailableError(`the ${program.kind} forker could not start: ${errorMessage(error)}`)));
       child.on('exit', (code, signal) => {
         const how = signal ?? `code ${code}`;
-        if (!this.isReady) reject(new ForkerUnavailableError(`the forker exited at start (${how})`));
+        if (!this.isReady) reject(new ForkerUnavailableError(`the ${program.kind} forker exited at start (${how})`));
         for (const waiting of this.pending.splice(0)) waiting.reject(new LaunchUncertainError(`the forker ended (${how}) before it answered`));
       });
     });
@@ -258,10 +326,11 @@ export class NodeLauncher implements ShimLauncher {
     const fds: number[] = [];
     try {
       fds.push(openSync(request.stdoutLog, 'a', 0o600), openSync(request.stderrLog, 'a', 0o600));
-      const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', fds[0]!, fds[1]!] });
+      const [program, ...args] = shellShimArgv(request);
+      const child = spawn(program!, args, { cwd: request.cwd, env: request.env, detached: true, stdio: ['ignore', fds[0]!, fds[1]!] });
       child.on('error', () => { /* reported through the exit status; an unhandled 'error' would crash the bot */ });
       child.unref();
-      if (child.pid === undefined) throw new AppError('SPAWN_FAILED', `${request.argv[0]} could not be started`);
+      if (child.pid === undefined) throw new AppError('SPAWN_FAILED', `${program} could not be started`);
       return child.pid;
     } catch (error) {
       throw error instanceof AppError ? error : new AppError('SPAWN_FAILED', errorMessage(error), { cause: error });
@@ -273,47 +342,61 @@ export class NodeLauncher implements ShimLauncher {
   close(): void { /* nothing held */ }
 }
 
+/** Who starts processes once a launcher is dropped: what the supervisor says when it falls back. */
+export type LauncherKind = 'native' | 'perl' | 'node';
+
 /**
- * The forker where perl runs it, else Node's spawn: the first launch tells (a forker that cannot start is dropped
- * for good, with one warning).
+ * The native forker where it was built, else the perl forker, else Node's spawn: the first launch tells (a forker
+ * that cannot start is dropped for good, with one warning naming what takes over and how to get it back).
  */
 export class ShimLaunchers implements ShimLauncher {
-  private forker: Forker | undefined;
+  private readonly chain: Forker[];
   private readonly fallback = new NodeLauncher();
-  private readonly onFallback: ((why: string) => void) | undefined;
+  private readonly onFallback: ((why: string, next: LauncherKind) => void) | undefined;
   private missing: string | undefined;
 
-  /** `path`: where perl is looked for (the supervisor's PATH); `perl` and `idleMs` (how long an idle forker lives) are for tests. */
-  constructor(options: { useForker: boolean; path?: string | undefined; perl?: string; idleMs?: number; onFallback?: (why: string) => void }) {
-    this.forker = options.useForker ? Forker.find({ perl: options.perl, path: options.path, idleMs: options.idleMs }) : undefined;
+  /**
+   * `path`: where perl is looked for (the supervisor's PATH); `native` (the built forker's path, or false for none),
+   * `perl` and `idleMs` (how long an idle forker lives) are for tests.
+   */
+  constructor(options: {
+    useForker: boolean; path?: string | undefined; native?: string | false; perl?: string; idleMs?: number;
+    onFallback?: (why: string, next: LauncherKind) => void;
+  }) {
+    const native = options.useForker && options.native !== false ? Forker.findNative({ path: options.native, idleMs: options.idleMs }) : undefined;
+    const perl = options.useForker ? Forker.find({ perl: options.perl, path: options.path, idleMs: options.idleMs }) : undefined;
+    this.chain = [native, perl].filter((forker): forker is Forker => forker !== undefined);
     this.onFallback = options.onFallback;
-    this.missing = options.useForker && !this.forker ? 'perl was not found on PATH' : undefined;
+    if (options.useForker && !native && options.native !== false) {
+      this.missing = `the native forker was not built (${options.native ?? nativeForkerPath()}: install a C compiler, apt-get install gcc, then npm run build)`;
+    }
+    if (options.useForker && !perl) this.missing = `${this.missing ? `${this.missing}, and ` : ''}perl was not found on PATH`;
   }
 
-  get kind(): 'forker' | 'node' {
-    return this.forker ? 'forker' : 'node';
+  get kind(): LauncherKind {
+    return this.chain[0]?.kind ?? 'node';
   }
 
   async launch(request: LaunchRequest): Promise<number> {
     // Said at the first spawn, not at start-up: a command that spawns nothing says nothing of it.
     if (this.missing) {
-      this.onFallback?.(this.missing);
+      this.onFallback?.(this.missing, this.kind);
       this.missing = undefined;
     }
-    if (this.forker) {
+    for (let forker = this.chain[0]; forker; forker = this.chain[0]) {
       try {
-        return await this.forker.launch(request);
+        return await forker.launch(request);
       } catch (error) {
         if (!(error instanceof ForkerUnavailableError)) throw error;
-        this.onFallback?.(error.message);
-        this.forker.close();
-        this.forker = undefined;
+        forker.close();
+        this.chain.shift();
+        this.onFallback?.(error.message, this.kind);
       }
     }
     return this.fallback.launch(request);
   }
 
   close(): void {
-    this.forker?.close();
+    for (const forker of this.chain) forker.close();
   }
 }

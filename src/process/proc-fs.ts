@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 
 /** The fields of /proc/<pid>/stat that Chorus uses. */
 export interface ProcStat {
@@ -131,6 +131,15 @@ export function readEnvironEntry(pid: number, name: string): string | null | und
 /** True when the process's environment holds exactly `entry` (NAME=value). Unreadable means no. */
 export function environHas(pid: number, entry: string): boolean {
   return readEnvironEntry(pid, entry.slice(0, entry.indexOf('='))) === entry;
+}
+
+/** What a process's descriptor `fd` is open on (a path, or `pipe:[…]` and the like); undefined when unreadable. */
+export function descriptorTarget(pid: number, fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
 }
 
 function getconf(name: string, fallback: number): number {

@@ -63,10 +63,11 @@ export interface ProcessManagerOptions {
   /** How processes are confined; by default `auto`, protecting the home and hiding the credentials of env.HOME. */
   sandbox?: Partial<SandboxSettings> | undefined;
   /**
-   * How shims are started: `forker` (the default where perl runs: a small process forks them, so the supervisor never
-   * forks its own heap) or `node` (Node's spawn, the fallback).
+   * How shims are started: `forker` (the default: the native forker where it was built, else the perl forker; a small
+   * process forks them, so the supervisor never forks its own heap), `perl` (the perl forker and the sh shim, even
+   * where the native one was built) or `node` (Node's spawn, the last fallback).
    */
-  launcher?: 'forker' | 'node';
+  launcher?: 'forker' | 'perl' | 'node';
 }
 
 export interface StopOptions {
@@ -222,9 +223,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       protectedDirs: [this.home, ...(options.sandbox?.protectedDirs ?? [])],
     });
     this.launcher = new ShimLaunchers({
-      useForker: (options.launcher ?? 'forker') === 'forker',
+      useForker: (options.launcher ?? 'forker') !== 'node',
+      ...(options.launcher === 'perl' ? { native: false as const } : {}),
       path: this.env.PATH,
-      onFallback: (why) => this.log.warn({ why }, 'the forker cannot run here; processes are started with Node\'s spawn'),
+      onFallback: (why, next) => this.log.warn({ why }, next === 'perl'
+        ? 'processes are started by the perl forker and the sh shim (about 2 ms more CPU a spawn)'
+        : 'the forker cannot run here; processes are started with Node\'s spawn'),
     });
     this.restarts = new RestartEngine({
       repo: this.repo,

@@ -10,8 +10,10 @@ const CAUGHT_SIGNALS = [...new Set(Object.entries(osConstants.signals)
   .join(' ');
 
 /**
- * The shim stays the command's parent for its whole life and writes its exit status to a file, so the status
- * survives a supervisor that was SIGKILLed. It stays outside every sandbox. It catches every catchable signal sent to
+ * The sh shim: it stays the command's parent for its whole life and writes its exit status to a file, so the status
+ * survives a supervisor that was SIGKILLed. Where the native forker was built (native/forker.c), its own child is the
+ * shim of every process that is not interactive, doing the same without this script's exec of /bin/sh; the perl
+ * forker and Node's spawn always run this one, as does the native forker for an interactive process. It stays outside every sandbox. It catches every catchable signal sent to
  * its group with a handler (not SIG_IGN, which the command would inherit): a signal meant for the command never ends
  * the shim, whose trap runs only once the command (run in the foreground) has ended.
  * For an interactive process a helper holds the stdin FIFO open for writing (so the command sees EOF only when asked:

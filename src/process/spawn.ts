@@ -8,9 +8,9 @@ import { checkCommand } from './command-policy.js';
 import { buildChildEnv } from './environment.js';
 import { captureIdentity, isForbiddenPid, selfLease, type ProcessIdentity } from './identity.js';
 import { LaunchUncertainError, type LaunchRequest, type ShimLauncher } from './forker.js';
-import { environHas, readAllStats } from './proc-fs.js';
+import { descriptorTarget, environHas, readAllStats } from './proc-fs.js';
 import type { SandboxHost } from './sandbox.js';
-import { commandArgv, shimArgs } from './shim.js';
+import { commandArgv } from './shim.js';
 import { createInputFifos, inputFiles } from './input.js';
 import { terminalArgv } from './terminal.js';
 import type { ProcessOwner } from './owner.js';
@@ -164,8 +164,8 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
     const assignments = isConfined ? Object.entries(commandLine.env).map(([name, value]) => `${name}=${value}`) : [];
     const exitFile = exitFilePath(row.runDir);
     launch = {
-      argv: ['/bin/sh', ...shimArgs(exitFile, [...confinement.prefix, ...assignments, ...commandLine.argv], input)],
-      cwd, env, stdoutLog: row.stdoutLog, stderrLog: row.stderrLog, exitFile,
+      argv: [...confinement.prefix, ...assignments, ...commandLine.argv],
+      shim: { input }, cwd, env, stdoutLog: row.stdoutLog, stderrLog: row.stderrLog, exitFile,
     };
   } catch (error) {
     throw forget(error);
@@ -198,13 +198,24 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
   return repo.get(id)!;
 }
 
-/** The shim of a run directory, found by its run marker (a session leader carrying it): a spawn cut short. */
+/** The stdout log of a run directory. */
+export function stdoutLogPath(runDir: string): string {
+  return join(runDir, 'stdout.log');
+}
+
+/**
+ * The shim of a run directory, found after a spawn cut short: a session leader that carries the run marker in its
+ * environment (the sh shim, exec'd with it) or has its stdout on the run's log (the native shim, which is the forker's
+ * child without an exec, keeps the forker's empty environment; it never moves its own descriptors). The earliest
+ * started wins: a descendant that made its own session started after its shim.
+ */
 export function findByRunMarker(runDir: string): ProcessIdentity | undefined {
   const marker = runMarker(runDir);
-  for (const stat of readAllStats()) {
-    if (stat.pid === stat.pgrp && !isForbiddenPid(stat.pid) && environHas(stat.pid, marker)) return captureIdentity(stat.pid);
-  }
-  return undefined;
+  const log = stdoutLogPath(runDir);
+  const leaders = readAllStats()
+    .filter((stat) => stat.pid === stat.pgrp && !isForbiddenPid(stat.pid) && (environHas(stat.pid, marker) || descriptorTarget(stat.pid, 1) === log))
+    .sort((a, b) => a.startTicks - b.startTicks);
+  return leaders[0] && captureIdentity(leaders[0].pid);
 }
 
 /** Looks for a shim whose launch was not answered, for as long as a fork and an exec can take. */

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Forker, LaunchUncertainError, NodeLauncher, ShimLaunchers, type LaunchRequest, type ShimLauncher } from '../../src/process/forker.js';
-import { environHas, readAllStats, readStat } from '../../src/process/proc-fs.js';
+import { Forker, LaunchUncertainError, NATIVE_READY, nativeForkerPath, NodeLauncher, ShimLaunchers, type LaunchRequest, type ShimLauncher } from '../../src/process/forker.js';
+import { descriptorTarget, environHas, readAllStats, readStat } from '../../src/process/proc-fs.js';
 import { trackPid } from '../support/child-cleanup.js';
 import { startManager } from '../support/manager.js';
 import { makeTempHome } from '../support/temp-home.js';
@@ -21,6 +22,19 @@ function forker(idleMs = 30_000): Forker {
   return found;
 }
 
+/** The native forker, built by npm run build where a C compiler is; CI builds it (.ci/run), so there it must be. */
+const isNativeBuilt = Forker.findNative() !== undefined;
+const nativeKinds = isNativeBuilt || process.env.CI ? ['native' as const] : [];
+
+function nativeForker(idleMs = 30_000): Forker {
+  const found = Forker.findNative({ idleMs });
+  if (!found) throw new Error(`the native forker was not built at ${nativeForkerPath()} (npm run build needs a C compiler): CI must test it`);
+  launchers.push(found);
+  return found;
+}
+
+const forkers = { perl: forker, native: nativeForker };
+
 /** A request running `script` in /bin/sh with only `env`, its logs and exit file in a fresh directory. */
 function request(script: string, env: Record<string, string> = { PATH: '/usr/bin:/bin' }, cwd?: string): LaunchRequest {
   const dir = join(makeTempHome(), 'run');
@@ -37,10 +51,11 @@ async function launched(launcher: ShimLauncher, req: LaunchRequest): Promise<num
 const stdoutOf = (req: LaunchRequest) => (existsSync(req.stdoutLog) ? readFileSync(req.stdoutLog, 'utf8') : '');
 
 describe.each([
-  ['forker', () => forker(), true],
+  ['perl', () => forker(), true],
+  ...nativeKinds.map((kind) => [kind, () => nativeForker(), true] as const),
   // Node's spawn passes on a descriptor the supervisor itself inherited without close-on-exec (a test runner's).
   ['node', () => new NodeLauncher(), false],
-] as const)('shims started by the %s launcher', (_kind, make, closesStrays) => {
+] as const)('programs started by the %s launcher', (_kind, make, closesStrays) => {
   it('lead their own session at once, with exactly the environment sent, no inherited descriptor or ignored signal', async () => {
     process.env.CHORUS_TEST_FORKER_LEAK = 'must-not-reach-the-child';
     try {
@@ -71,10 +86,13 @@ describe.each([
   });
 });
 
-describe('the forker', () => {
+const forkerCommand = { perl: /^\/(usr\/)?bin\/perl\0-e\0/, native: /\/dist\/native\/chorus-forker\0$/ };
+
+describe.each(['perl' as const, ...nativeKinds])('the %s forker', (kind) => {
+  const make = forkers[kind];
   it('ends a child that cannot enter its directory with 127 in the exit file and the reason in its stderr log', async () => {
     const req = request('echo never', undefined, '/nonexistent-chorus-dir');
-    await launched(forker(), req);
+    await launched(make(), req);
     await waitFor(() => existsSync(req.exitFile), { what: 'the exit file' });
     expect(readFileSync(req.exitFile, 'utf8')).toBe('127\n');
     expect(readFileSync(req.stderrLog, 'utf8')).toMatch(/chorus: cannot enter \/nonexistent-chorus-dir/);
@@ -82,18 +100,18 @@ describe('the forker', () => {
   });
 
   it('comes back after it was killed while idle, and after its idle time ran out', async () => {
-    const launcher = forker(300);
+    const launcher = make(300);
     const parentOf = async () => {
       const req = request('echo $PPID; exec sleep 60');
       await launched(launcher, req);
       return Number(await waitFor(() => stdoutOf(req).trim(), { what: 'the parent pid' }));
     };
-    const perl = await parentOf();
-    expect(readFileSync(`/proc/${perl}/cmdline`, 'utf8')).toMatch(/^\/(usr\/)?bin\/perl\0-e\0/);
-    process.kill(perl, 'SIGKILL');
-    await waitFor(() => !existsSync(`/proc/${perl}/stat`) || readStat(perl)?.state === 'Z', { what: 'the forker to die' });
+    const first = await parentOf();
+    expect(readFileSync(`/proc/${first}/cmdline`, 'utf8')).toMatch(forkerCommand[kind]);
+    process.kill(first, 'SIGKILL');
+    await waitFor(() => !existsSync(`/proc/${first}/stat`) || readStat(first)?.state === 'Z', { what: 'the forker to die' });
     const second = await parentOf();
-    expect(second).not.toBe(perl);
+    expect(second).not.toBe(first);
     // Idle for longer than its idle time, it exits; the next launch starts another.
     await waitFor(() => !existsSync(`/proc/${second}`) || readStat(second)?.state === 'Z', { what: 'the idle forker to exit', timeoutMs: 5_000 });
     const third = await parentOf();
@@ -101,22 +119,24 @@ describe('the forker', () => {
   });
 
   it('fails the launches it had not answered when it dies, as uncertain (the child may run)', async () => {
-    const launcher = forker();
+    const launcher = make();
     const req = request('echo $PPID; exec sleep 60');
     await launched(launcher, req);
-    const perl = Number(await waitFor(() => stdoutOf(req).trim(), { what: 'the parent pid' }));
-    process.kill(perl, 'SIGSTOP');
+    const parent = Number(await waitFor(() => stdoutOf(req).trim(), { what: 'the parent pid' }));
+    process.kill(parent, 'SIGSTOP');
     const pending = launcher.launch(request('exec sleep 60'));
     await new Promise((resolve) => setImmediate(resolve));
-    process.kill(perl, 'SIGKILL');
+    process.kill(parent, 'SIGKILL');
     await expect(pending).rejects.toBeInstanceOf(LaunchUncertainError);
   });
+});
 
+describe('falling back', () => {
   it('is replaced by Node\'s spawn, with one warning, where perl cannot run it', async () => {
     const warnings: string[] = [];
-    const launchers_ = new ShimLaunchers({ useForker: true, perl: '/nonexistent/perl', onFallback: (why) => warnings.push(why) });
+    const launchers_ = new ShimLaunchers({ useForker: true, native: false, perl: '/nonexistent/perl', onFallback: (why) => warnings.push(why) });
     launchers.push(launchers_);
-    expect(launchers_.kind).toBe('forker');
+    expect(launchers_.kind).toBe('perl');
     for (const _ of [1, 2]) {
       const req = request('echo ran');
       await launched(launchers_, req);
@@ -124,14 +144,121 @@ describe('the forker', () => {
     }
     expect(launchers_.kind).toBe('node');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/the forker could not start/);
+    expect(warnings[0]).toMatch(/the perl forker could not start/);
+  });
+
+  it('is replaced by the perl forker, with one warning saying how to build it, where the native forker was not built', async () => {
+    const warnings: Array<[string, string]> = [];
+    const launchers_ = new ShimLaunchers({ useForker: true, native: '/nonexistent/chorus-forker', onFallback: (why, next) => warnings.push([why, next]) });
+    launchers.push(launchers_);
+    expect(launchers_.kind).toBe('perl');
+    for (const _ of [1, 2]) {
+      const req = request('echo ran');
+      await launched(launchers_, { ...req, argv: ['echo', 'ran'], shim: {} });
+      await waitFor(() => existsSync(req.exitFile) && stdoutOf(req) === 'ran\n', { what: 'the child to run' });
+      expect(readFileSync(req.exitFile, 'utf8')).toBe('0\n');
+    }
+    expect(warnings).toEqual([[expect.stringMatching(/the native forker was not built \(\/nonexistent\/chorus-forker: install a C compiler, apt-get install gcc, then npm run build\)/), 'perl']]);
+  });
+
+  it('drops a native forker built from another version of native/forker.c (its ready line differs) for the perl forker', async () => {
+    const stale = join(makeTempHome(), 'chorus-forker');
+    writeFileSync(stale, '#!/bin/sh\necho "ready native 1"\nexec cat >/dev/null\n');
+    chmodSync(stale, 0o755);
+    const warnings: Array<[string, string]> = [];
+    const launchers_ = new ShimLaunchers({ useForker: true, native: stale, onFallback: (why, next) => warnings.push([why, next]) });
+    launchers.push(launchers_);
+    expect(launchers_.kind).toBe('native');
+    const req = request('echo ran');
+    await launched(launchers_, req);
+    await waitFor(() => stdoutOf(req) === 'ran\n', { what: 'the child to run' });
+    expect(launchers_.kind).toBe('perl');
+    expect(warnings).toEqual([[expect.stringContaining(`the native forker said "ready native 1" instead of "${NATIVE_READY}"`), 'perl']]);
   });
 });
 
+/** A request that runs `argv` under the native forker's own shim. */
+function shimmed(argv: string[], env: Record<string, string> = { PATH: '/usr/bin:/bin' }): LaunchRequest {
+  return { ...request('', env), argv, shim: {} };
+}
+
+const exitOf = async (req: LaunchRequest) => waitFor(() => existsSync(req.exitFile) && readFileSync(req.exitFile, 'utf8'), { what: 'the exit file' });
+
+describe.each(nativeKinds)('the %s shim (the forker\'s child, without an exec of /bin/sh)', () => {
+  it('stays the parent of its command, alone in its session with the command, holding only the logs and /dev/null', async () => {
+    const req = shimmed(['sleep', '60']);
+    const shim = await launched(nativeForker(), req);
+    const command = await waitFor(() => readAllStats().find((s) => s.ppid === shim && readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').startsWith('sleep')), { what: 'the command' });
+    expect(command.pgrp).toBe(shim);
+    expect(readStat(shim)).toMatchObject({ pgrp: shim, session: shim });
+    expect(readdirSync(`/proc/${shim}/fd`).sort()).toEqual(['0', '1', '2']);
+    expect(readdirSync(`/proc/${command.pid}/fd`).sort()).toEqual(['0', '1', '2']);
+    expect(readFileSync(`/proc/${shim}/environ`, 'utf8')).toBe('');
+  });
+
+  it('gives the command exactly the environment sent, found on its PATH, with no ignored or blocked signal', async () => {
+    const dir = makeTempHome();
+    writeFileSync(join(dir, 'chorus-probe'), '#!/bin/sh\nenv | sort | tr "\\n" " "; echo; grep -E "^Sig(Ign|Blk)" /proc/self/status; echo "args:$*"\n');
+    chmodSync(join(dir, 'chorus-probe'), 0o755);
+    process.env.CHORUS_TEST_FORKER_LEAK = 'must-not-reach-the-child';
+    try {
+      const req = shimmed(['chorus-probe', 'a b', ''], { PATH: `${dir}:/usr/bin:/bin`, ONLY: 'this' });
+      await launched(nativeForker(), req);
+      expect(await exitOf(req)).toBe('0\n');
+      const out = stdoutOf(req);
+      expect(out).toMatch(new RegExp(`^ONLY=this PATH=${dir}:/usr/bin:/bin PWD=${req.cwd} `));
+      expect(out).not.toContain('CHORUS_TEST_FORKER_LEAK');
+      expect(out).toContain('SigIgn:\t0000000000000000');
+      expect(out).toContain('SigBlk:\t0000000000000000');
+      expect(out).toContain('args:a b ');
+    } finally {
+      delete process.env.CHORUS_TEST_FORKER_LEAK;
+    }
+  });
+
+  it.each([
+    ['a code', ['sh', '-c', 'exit 3'], '3\n'],
+    ['a signal as 128 + its number', ['sh', '-c', 'kill -TERM $$'], '143\n'],
+    ['a SIGKILL', ['sh', '-c', 'kill -KILL $$'], '137\n'],
+    ['127 for a program not found', ['chorus-no-such-program'], '127\n'],
+    ['126 for a file that is not executable', ['./not-executable'], '126\n'],
+  ])('writes the status of %s to the exit file, as a shell\'s $? says it', async (_what, argv, status) => {
+    const req = shimmed(argv);
+    writeFileSync(join(req.cwd, 'not-executable'), 'echo never\n', { mode: 0o644 });
+    await launched(nativeForker(), req);
+    expect(await exitOf(req)).toBe(status);
+    expect(existsSync(`${req.exitFile}.tmp`)).toBe(false);
+    if (status === '127\n') expect(readFileSync(req.stderrLog, 'utf8')).toBe('chorus: cannot run chorus-no-such-program: No such file or directory\n');
+    if (status === '126\n') expect(readFileSync(req.stderrLog, 'utf8')).toBe('chorus: cannot run ./not-executable: Permission denied\n');
+  });
+
+  it('outlives every signal sent to its group that the command survives, and records the code the command ends with', async () => {
+    const signals = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGRTMIN'] as const;
+    const numbers: number[] = signals.map((name) => (name === 'SIGRTMIN' ? 34 : os.constants.signals[name]));
+    const traps = numbers.map((n) => `trap 'echo got ${n}' ${n};`).join(' ');
+    const req = shimmed(['bash', '-c', `${traps} echo ready; while [ ! -e stop ]; do sleep 0.02; done; exit 5`]);
+    const shim = await launched(nativeForker(), req);
+    await waitFor(() => stdoutOf(req).includes('ready'), { what: 'the command to be ready' });
+    for (const n of numbers) {
+      process.kill(-shim, n);
+      await waitFor(() => stdoutOf(req).includes(`got ${n}\n`), { what: `the command to get signal ${n}` });
+    }
+    writeFileSync(join(req.cwd, 'stop'), '');
+    expect(await exitOf(req)).toBe('5\n');
+  });
+});
+
+/** Whether a process of group `pgid` runs a command line holding `text` (the sh shim execs it; the native shim forks it). */
+const groupRuns = (pgid: number, text: string) => readAllStats().some((s) => s.pgrp === pgid && readFileSync(`/proc/${s.pid}/cmdline`, 'utf8').includes(text));
+
 describe('spawns through the manager', () => {
-  it.each(['forker', 'node'] as const)('run and end through the %s launcher', async (launcher) => {
+  it.each([
+    ['perl', 'perl'],
+    ['node', 'node'],
+    ...nativeKinds.map(() => ['forker', 'native'] as const),
+  ] as const)('run and end through the %s launcher (%s)', async (launcher, kind) => {
     const { manager } = await startManager({ launcher });
-    expect(manager.launcher.kind).toBe(launcher);
+    expect(manager.launcher.kind).toBe(kind);
     const exited = nextEvent<[ProcessRecord]>(manager, 'exited');
     const record = await manager.spawn({ agent: 'demo', command: 'echo hello; exit 4' });
     const [ended] = await exited;
@@ -140,22 +267,25 @@ describe('spawns through the manager', () => {
     expect(readFileSync(ended.stdoutLog, 'utf8')).toBe('hello\n');
   });
 
-  it('starts again, through a new forker, a spawn its forker died before reading: exactly one process runs', async () => {
-    const { manager } = await startManager();
-    // A first spawn starts the forker: this process's child running perl.
+  it.each([
+    ['perl', 'perl', forkerCommand.perl],
+    ...nativeKinds.map(() => ['native', 'forker', forkerCommand.native] as const),
+  ] as const)('starts again, through a new %s forker, a spawn its forker died before reading: exactly one process runs', async (_kind, launcher, command) => {
+    const { manager } = await startManager({ launcher });
+    // A first spawn starts the forker: a child of this process.
     await manager.spawn({ agent: 'demo', command: 'exec sleep 60' });
-    const [perl] = readAllStats().filter((s) => s.ppid === process.pid && /perl\0-e\0/.test(readFileSync(`/proc/${s.pid}/cmdline`, 'utf8'))).map((s) => s.pid);
-    expect(perl).toBeGreaterThan(1);
-    process.kill(perl!, 'SIGSTOP');
+    const [first] = readAllStats().filter((s) => s.ppid === process.pid && command.test(readFileSync(`/proc/${s.pid}/cmdline`, 'utf8'))).map((s) => s.pid);
+    expect(first).toBeGreaterThan(1);
+    process.kill(first!, 'SIGSTOP');
     const pending = manager.spawn({ agent: 'demo', command: 'exec sleep 61' });
     // The request is written once the spawn's synchronous part and a microtask have run.
     await new Promise((resolve) => setImmediate(resolve));
-    process.kill(perl!, 'SIGKILL');
+    process.kill(first!, 'SIGKILL');
     const record = await pending;
     expect(record.status).toBe('running');
     const marker = `CHORUS_RUN_DIR=${record.runDir}`;
-    const carriers = readAllStats().filter((s) => s.pid === s.pgrp && environHas(s.pid, marker));
-    expect(carriers.map((s) => s.pid)).toEqual([record.pid]);
-    await waitFor(() => readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').includes('sleep'), { what: 'the command to run' });
+    const shims = readAllStats().filter((s) => s.pid === s.pgrp && (environHas(s.pid, marker) || descriptorTarget(s.pid, 1) === record.stdoutLog));
+    expect(shims.map((s) => s.pid)).toEqual([record.pid]);
+    await waitFor(() => groupRuns(record.pgid!, 'sleep\0' + '61'), { what: 'the command to run' });
   });
 });

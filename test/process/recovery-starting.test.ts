@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildChildEnv } from '../../src/process/environment.js';
+import { Forker } from '../../src/process/forker.js';
 import { captureIdentity, type ProcessIdentity } from '../../src/process/identity.js';
 import { readStat } from '../../src/process/proc-fs.js';
 import { commandArgv, shimArgs } from '../../src/process/shim.js';
@@ -32,13 +33,27 @@ function insertStartingRow(h: RecoveryHome, name: string, command: string, spawn
   return record;
 }
 
+/** A shim the tests can start: the sh shim (perl forker) or the native forker's own (found by its stdout log). */
+type ShimKind = 'sh' | 'native';
+const native = Forker.findNative();
+
 /** Starts the real shim for a row, detached with the run marker, the way spawnProcess does, and stores nothing. */
-function startShim(record: ProcessRecord): number {
+async function startShim(record: ProcessRecord, kind: ShimKind = 'sh'): Promise<number> {
+  const env = buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) });
+  if (kind === 'native') {
+    if (!native) throw new Error('the native forker was not built (npm run build needs a C compiler): CI must test it');
+    const pid = await native.launch({
+      argv: commandArgv(record.command).argv, shim: {}, cwd: record.workingDirectory, env,
+      stdoutLog: record.stdoutLog, stderrLog: record.stderrLog, exitFile: exitFilePath(record.runDir),
+    });
+    trackGroup(pid);
+    return pid;
+  }
   const fds = [openSync(record.stdoutLog, 'a', 0o600), openSync(record.stderrLog, 'a', 0o600)];
   try {
     const child = spawn('/bin/sh', shimArgs(exitFilePath(record.runDir), commandArgv(record.command).argv), {
       cwd: record.workingDirectory,
-      env: buildChildEnv(process.env, {}, { [RUN_MARKER_NAME]: record.runDir, CHORUS_AGENT: AGENT, CHORUS_PROCESS_ID: String(record.id) }),
+      env,
       detached: true,
       stdio: ['ignore', fds[0]!, fds[1]!],
     });
@@ -50,17 +65,22 @@ function startShim(record: ProcessRecord): number {
   }
 }
 
+afterAll(() => native?.close());
+
+// The native shim must be tested wherever it can be built; CI builds it (.ci/run).
+const shimKinds: ShimKind[] = native || process.env.CI ? ['sh', 'native'] : ['sh'];
+
 describe('recovery of a spawn cut short', () => {
-  it('adopts a starting row whose shim runs (found by its run marker), settles one that ended, marks one with no process lost', async () => {
+  it.each(shimKinds)('adopts a starting row whose %s shim runs (found by its run marker), settles one that ended, marks one with no process lost', async (kind) => {
     const h = new RecoveryHome();
     const live = h.tickerArgs('live', 8, 100);
     const liveRow = insertStartingRow(h, 'live', shellWords(live.words));
-    const shimPid = startShim(liveRow);
+    const shimPid = await startShim(liveRow, kind);
 
     const done = h.tickerArgs('done', 9, 10);
     writeFileSync(done.stopFile, '');
     const doneRow = insertStartingRow(h, 'done', shellWords(done.words));
-    const donePid = startShim(doneRow);
+    const donePid = await startShim(doneRow, kind);
     await waitFor(() => existsSync(exitFilePath(doneRow.runDir)) && !isAlive(donePid), { what: 'the ended shim to leave its exit file' });
 
     const noneRow = insertStartingRow(h, 'none', shellWords(h.tickerArgs('none', 0, 100).words));
@@ -105,7 +125,7 @@ describe('recovery of a spawn cut short', () => {
 
     // The spawner now starts the shim and records it, as spawnProcess does: the supervisor adopts it as running.
     const live = h.tickerArgs('in-progress', 7, 100);
-    const shimPid = startShim({ ...inProgress, command: shellWords(live.words) });
+    const shimPid = await startShim({ ...inProgress, command: shellWords(live.words) });
     h.repo.transaction(() => h.repo.markRunning(inProgress.id, captureIdentity(shimPid)!, inProgress.startedAt));
     await waitFor(() => sizeOf(inProgress.stdoutLog) > 0, { what: 'the shim to print' });
     expect((await h.waitForStdoutOffset(inProgress.id, 1)).status).toBe('running');
