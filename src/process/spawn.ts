@@ -187,15 +187,10 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
     }
   }
 
-  const identity = captureIdentity(pid);
-  const startedAt = new Date().toISOString();
-  if (identity) {
-    repo.transaction(() => repo.markRunning(id, identity, startedAt));
-  } else {
-    // It ended before its identity could be read: record it so the supervisor settles it from the exit file.
-    repo.transaction(() => repo.markRunning(id, { pid, pgid: pid, startTicks: -1, bootId: '' }, startedAt));
-  }
-  return repo.get(id)!;
+  // It may have ended before its identity could be read: recorded all the same, the supervisor settles it from the
+  // exit file. One statement records the identity and reads the row back (another writer may have moved it on).
+  const identity = captureIdentity(pid) ?? { pid, pgid: pid, startTicks: -1, bootId: '' };
+  return repo.markRunningRecord(id, identity, new Date().toISOString()) ?? repo.get(id)!;
 }
 
 /** The stdout log of a run directory. */

@@ -229,6 +229,8 @@ export class ProcessRepo {
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
+      markRunningReturning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
+          boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting' RETURNING *`),
       byId: db.prepare('SELECT * FROM processes WHERE id = ?'),
       // The live row wins for a reused pid; then the newest.
       byPid: db.prepare(`SELECT * FROM processes WHERE pid = ? ORDER BY (status = 'running') DESC, id DESC LIMIT 1`),
@@ -300,6 +302,15 @@ export class ProcessRepo {
 
   markRunning(id: number, identity: { pid: number; pgid: number; startTicks: number; bootId: string }, startedAt: string): boolean {
     return this.statements.markRunning.run({ id, ...identity, startedAt }).changes === 1;
+  }
+
+  /**
+   * markRunning in one statement (its own transaction) that also reads the row back: the row as it now is, or
+   * undefined when another writer had already moved it on from starting.
+   */
+  markRunningRecord(id: number, identity: { pid: number; pgid: number; startTicks: number; bootId: string }, startedAt: string): ProcessRecord | undefined {
+    const row = this.statements.markRunningReturning.get({ id, ...identity, startedAt }) as Row | undefined;
+    return row && toRecord(row);
   }
 
   get(id: number): ProcessRecord | undefined {
