@@ -136,7 +136,7 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
     const rowId = repo.insertStarting(fields, new Date().toISOString(), selfLease());
     // Unique even when a fresh database reuses row ids beside old run directories.
     const runDir = `${parent}/${rowId}-${Date.now().toString(36)}`;
-    const paths = { id: rowId, runDir, stdoutLog: `${runDir}/stdout.log`, stderrLog: `${runDir}/stderr.log` };
+    const paths = { id: rowId, runDir, stdoutLog: stdoutLogPath(runDir), stderrLog: `${runDir}/stderr.log` };
     repo.setPaths(rowId, paths.runDir, paths.stdoutLog, paths.stderrLog);
     request.withRow?.(rowId);
     return paths;
@@ -193,9 +193,9 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
   return repo.markRunningRecord(id, identity, new Date().toISOString()) ?? repo.get(id)!;
 }
 
-/** The stdout log of a run directory. */
+/** The stdout log of a run directory (a spawn finds its shim by it when the forker died mid-spawn). */
 export function stdoutLogPath(runDir: string): string {
-  return join(runDir, 'stdout.log');
+  return `${runDir}/stdout.log`;
 }
 
 /**
