@@ -5,7 +5,7 @@
  *
  * It reads framed requests on stdin (a 4-byte big-endian length, then NUL-separated fields: mode, cwd, stdout log,
  * stderr log, exit file, argc, argv, then the environment as K=V) and answers each with a line: the pid, or
- * `E <why>`. Each child leads a new session before the answer is written. Then, like the perl forker's child, it
+ * `E <why>`. Mode `topdir` (fields: mode, a directory) marks a directory for the allocator and answers `ok`. Each child leads a new session before the answer is written. Then, like the perl forker's child, it
  * resets every signal to its default, opens its two logs for appending (0600), takes /dev/null as stdin, enters its
  * directory, closes every other descriptor and exits if the forker died before answering. In mode `exec` it execs
  * argv (the sh shim, or any program) with exactly the environment sent. In mode `shim` the child is the shim itself,
@@ -24,13 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 /* Said in the ready line; src/process/forker.ts refuses a binary built from another version of this file. */
-#define PROTOCOL "2"
+#define PROTOCOL "3"
 /* No request of Chorus comes near this (a command is at most 16 KiB, plus its environment). */
 #define MAX_REQUEST (64u << 20)
 
@@ -199,6 +201,29 @@ static void child(int is_shim, const char *cwd, const char *out, const char *err
   fail(exit_file, "cannot run", argv[0]);
 }
 
+/*
+ * Marks a directory as the top of a directory hierarchy for ext2/3/4's Orlov allocator (chattr +T): each directory
+ * made in it goes to a block group with free inodes, not beside its parent. Without a journal, ext4 passes over every
+ * inode deleted in the last minute (six while its table is dirty) each time it allocates one in a group, which made
+ * a run directory and its two logs cost up to 3.6 ms of CPU instead of 0.3 right after thousands were deleted.
+ */
+static void mark_top_directory(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    answer("E cannot open %s: %s", path, strerror(errno));
+    return;
+  }
+  int flags = 0;
+  int failed = ioctl(fd, FS_IOC_GETFLAGS, &flags); /* tmpfs, xfs and most others: ENOTTY or EOPNOTSUPP */
+  if (!failed && !(flags & FS_TOPDIR_FL)) {
+    flags |= FS_TOPDIR_FL;
+    failed = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+  }
+  if (failed) answer("E %s: %s", path, strerror(errno));
+  else answer("ok");
+  close(fd);
+}
+
 static void serve(char *body, uint32_t size) {
   size_t fields = 1;
   for (uint32_t k = 0; k < size; k += 1) fields += body[k] == '\0';
@@ -211,6 +236,11 @@ static void serve(char *body, uint32_t size) {
   for (size_t k = 0; k < fields; k += 1) {
     field[k] = at;
     at += strlen(at) + 1;
+  }
+  if (fields == 2 && strcmp(field[0], "topdir") == 0) {
+    mark_top_directory(field[1]);
+    free(field);
+    return;
   }
   char *end;
   long argc = fields > 5 ? strtol(field[5], &end, 10) : 0;

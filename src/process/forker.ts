@@ -37,6 +37,8 @@ export function shellShimArgv(request: LaunchRequest): string[] {
 export interface ShimLauncher {
   readonly kind: 'native' | 'perl' | 'node';
   launch(request: LaunchRequest): Promise<number>;
+  /** Marks the directory the run directories are made in for the allocator, where the launcher can (see Forker). */
+  markTopDirectory?(dir: string): Promise<boolean>;
   close(): void;
 }
 
@@ -118,7 +120,7 @@ while (defined(my $h = readn(4))) {
 `;
 
 /** The ready line of the native forker built from this version of native/forker.c (its PROTOCOL). */
-export const NATIVE_READY = 'ready native 2';
+export const NATIVE_READY = 'ready native 3';
 
 /** perl on `path` (the supervisor's PATH), as a shell would find it. */
 export function findPerl(path = process.env.PATH ?? ''): string | undefined {
@@ -174,7 +176,7 @@ function frame(mode: 'exec' | 'shim', argv: string[], request: LaunchRequest): B
 }
 
 interface Pending {
-  resolve: (pid: number) => void;
+  resolve: (line: string) => void;
   reject: (error: Error) => void;
 }
 
@@ -205,6 +207,32 @@ export class Forker implements ShimLauncher {
     // The native forker is the shim of a process that needs no helper for its input; the sh shim runs the others.
     const isResident = this.program.hasResidentShim && request.shim !== undefined && request.shim.input === undefined;
     const message = isResident ? frame('shim', request.argv, request) : frame('exec', shellShimArgv(request), request);
+    const line = await this.send(message);
+    const pid = Number(line);
+    if (!Number.isInteger(pid) || pid <= 1) throw new AppError('SPAWN_FAILED', `the forker answered ${JSON.stringify(line)}`);
+    return pid;
+  }
+
+  /**
+   * Marks `dir` as the top of a directory hierarchy for ext4's allocator (chattr +T), through the native forker:
+   * the run directories made in it then go to block groups with free inodes (see native/forker.c). Resolves to
+   * whether it was marked; a file system without the flag, or a forker without the request, answers false.
+   */
+  async markTopDirectory(dir: string): Promise<boolean> {
+    if (!this.program.hasResidentShim) return false;
+    if (dir.includes('\0')) throw new AppError('SPAWN_FAILED', 'the directory contains a NUL byte');
+    const body = Buffer.from(`topdir\0${dir}`);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(body.length);
+    try {
+      return (await this.send(Buffer.concat([header, body]))) === 'ok';
+    } catch (error) {
+      if (error instanceof ForkerUnavailableError || error instanceof LaunchUncertainError) throw error;
+      return false;
+    }
+  }
+
+  private send(message: Buffer): Promise<string> {
     // One killed while idle may not have been reaped yet: a request written to it would be lost.
     if (this.current && !this.current.isLive()) this.current = null;
     this.current ??= new Generation(this.program, () => this.onIdle());
@@ -266,7 +294,8 @@ class Generation {
     this.ready.catch(() => { /* the sender sees it */ });
   }
 
-  async send(message: Buffer): Promise<number> {
+  /** Resolves with the answer's line; an `E <why>` answer rejects with the why. */
+  async send(message: Buffer): Promise<string> {
     this.hold(true);
     try {
       await this.ready;
@@ -274,7 +303,7 @@ class Generation {
       this.hold(false);
       throw error;
     }
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       this.pending.push({ resolve, reject });
       this.child.stdin!.write(message);
     });
@@ -300,9 +329,8 @@ class Generation {
   private answer(line: string): void {
     const waiting = this.pending.shift();
     if (!waiting) return;
-    const pid = Number(line);
-    if (Number.isInteger(pid) && pid > 1) waiting.resolve(pid);
-    else waiting.reject(new AppError('SPAWN_FAILED', line.startsWith('E ') ? line.slice(2) : `the forker answered ${JSON.stringify(line)}`));
+    if (line.startsWith('E ')) waiting.reject(new AppError('SPAWN_FAILED', line.slice(2)));
+    else waiting.resolve(line);
     if (this.pending.length === 0) {
       this.hold(false);
       this.onIdle();
@@ -354,6 +382,7 @@ export class ShimLaunchers implements ShimLauncher {
   private readonly fallback = new NodeLauncher();
   private readonly onFallback: ((why: string, next: LauncherKind) => void) | undefined;
   private missing: string | undefined;
+  private readonly marked = new Set<string>();
 
   /**
    * `path`: where perl is looked for (the supervisor's PATH); `native` (the built forker's path, or false for none),
@@ -375,6 +404,17 @@ export class ShimLaunchers implements ShimLauncher {
 
   get kind(): LauncherKind {
     return this.chain[0]?.kind ?? 'node';
+  }
+
+  /** Once per directory: through the native forker where it runs; a failure only means the hint is not there. */
+  async markTopDirectory(dir: string): Promise<boolean> {
+    if (this.marked.has(dir)) return false;
+    this.marked.add(dir);
+    try {
+      return (await this.chain[0]?.markTopDirectory(dir)) ?? false;
+    } catch {
+      return false; // a forker that cannot run is dropped, with its warning, by the launch that follows
+    }
   }
 
   async launch(request: LaunchRequest): Promise<number> {

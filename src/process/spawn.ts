@@ -129,6 +129,8 @@ export async function spawnProcess(home: string, repo: ProcessRepo, request: Spa
   const commandLine = commandLauncher(command, fields.isTty, request.agent.env);
   const parent = processesDir(home, request.agent.name);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
+  // Each run directory then goes to a block group with free inodes (ext4; see native/forker.c): once per directory.
+  await launcher.markTopDirectory?.(parent);
 
   // The row is committed as `starting`, with this process as its lease, before anything is launched.
   const row = repo.transaction(() => {

@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Forker, LaunchUncertainError, NATIVE_READY, nativeForkerPath, NodeLauncher, ShimLaunchers, type LaunchRequest, type ShimLauncher } from '../../src/process/forker.js';
 import { descriptorTarget, environHas, readAllStats, readStat } from '../../src/process/proc-fs.js';
@@ -184,6 +185,41 @@ function shimmed(argv: string[], env: Record<string, string> = { PATH: '/usr/bin
 
 const exitOf = async (req: LaunchRequest) => waitFor(() => existsSync(req.exitFile) && readFileSync(req.exitFile, 'utf8'), { what: 'the exit file' });
 
+/** The flags lsattr shows for a directory (e2fsprogs). */
+const attributes = (dir: string) => spawnSync('lsattr', ['-d', dir], { encoding: 'utf8' }).stdout.split(/\s/)[0]!;
+/** Whether `dir` is on ext2/3/4, the file systems with the top-directory flag (stat says `ext2/ext3` for all three). */
+const isExt = (dir: string) => spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' }).stdout.startsWith('ext');
+
+describe.each(nativeKinds)('the %s forker\'s allocator hint', () => {
+  it('marks the directory run directories are made in as a top directory (chattr +T) where the file system has the flag', async () => {
+    const dir = join(makeTempHome(), 'processes');
+    mkdirSync(dir);
+    const isMarked = await nativeForker().markTopDirectory(dir);
+    // ext2/3/4 have the flag (CI's disk is ext4); elsewhere the forker answers that it could not.
+    expect(isMarked).toBe(isExt(dir));
+    if (isExt(dir)) expect(attributes(dir)).toMatch(/^-*T/);
+  });
+
+  it('answers false for a file system without the flag and for a directory that does not exist, and goes on serving', async () => {
+    const launcher = nativeForker();
+    if (existsSync('/dev/shm')) expect(await launcher.markTopDirectory('/dev/shm')).toBe(false);
+    expect(await launcher.markTopDirectory('/nonexistent-chorus-dir')).toBe(false);
+    const req = request('echo ran');
+    await launched(launcher, req);
+    await waitFor(() => stdoutOf(req) === 'ran\n', { what: 'the child to run' });
+  });
+
+  it('is asked once per directory by the launchers, and never by the perl forker', async () => {
+    const dir = join(makeTempHome(), 'processes');
+    mkdirSync(dir);
+    const launchers_ = new ShimLaunchers({ useForker: true });
+    launchers.push(launchers_);
+    expect(await launchers_.markTopDirectory(dir)).toBe(isExt(dir));
+    expect(await launchers_.markTopDirectory(dir)).toBe(false);
+    expect(await forker().markTopDirectory(dir)).toBe(false);
+  });
+});
+
 describe.each(nativeKinds)('the %s shim (the forker\'s child, without an exec of /bin/sh)', () => {
   it('stays the parent of its command, alone in its session with the command, holding only the logs and /dev/null', async () => {
     const req = shimmed(['sleep', '60']);
@@ -265,6 +301,10 @@ describe('spawns through the manager', () => {
     expect(ended.id).toBe(record.id);
     expect(ended.exitCode).toBe(4);
     expect(readFileSync(ended.stdoutLog, 'utf8')).toBe('hello\n');
+    // The native forker marked the agent's processes directory for the allocator (where the file system can).
+    const processes = dirname(ended.runDir);
+    if (kind === 'native' && isExt(processes)) expect(attributes(processes)).toMatch(/^-*T/);
+    if (kind !== 'native') expect(attributes(processes)).not.toMatch(/^-*T/);
   });
 
   it.each([
