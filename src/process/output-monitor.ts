@@ -1,5 +1,5 @@
 import {
-  chmodSync, closeSync, copyFileSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, watch,
+  chmodSync, closeSync, copyFileSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, watch,
   writeFileSync, writeSync, type FSWatcher,
 } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -358,7 +358,7 @@ export class OutputMonitor {
    */
   private resolveInterruptedRotation(f: StreamFollower): void {
     if (!existsSync(f.markerPath)) {
-      rmSync(f.tempPath, { force: true }); // a copy that never reached its truncate
+      removeIfPresent(f.tempPath); // a copy that never reached its truncate
       return;
     }
     const { end, kept } = JSON.parse(readFileSync(f.markerPath, 'utf8')) as { end: number; kept: number };
@@ -476,5 +476,14 @@ function copyRange(source: string, target: string, start: number, end: number, i
   } finally {
     closeSync(from);
     closeSync(to);
+  }
+}
+
+/** Removes a file that is usually not there: one unlink (rmSync's force walks the path with lstat first). */
+function removeIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
