@@ -479,11 +479,7 @@ function copyRange(source: string, target: string, start: number, end: number, i
   }
 }
 
-/** Removes a file that is usually not there: one unlink (rmSync's force walks the path with lstat first). */
+/** Removes a file that is usually not there: a look, then one unlink (rmSync's force walks the path with lstat, and a failed unlink builds an error). */
 function removeIfPresent(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  if (existsSync(path)) unlinkSync(path);
 }
