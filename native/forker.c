@@ -81,7 +81,9 @@ static void write_exit_file(const char *path, int code) {
   if (!temporary) return;
   memcpy(temporary, path, length);
   memcpy(temporary + length, ".tmp", 5);
-  int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  /* A fresh file, never through a link someone left in the run directory (unlink removes the link, not its target). */
+  unlink(temporary);
+  int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd >= 0) {
     char text[16];
     int n = snprintf(text, sizeof text, "%d\n", code);
@@ -103,19 +105,21 @@ static void close_from_3(void) {
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
 #endif
-  /* Kernels before 5.9: what /proc says is open, closed once the listing is done. */
-  DIR *listing = opendir("/proc/self/fd");
-  if (!listing) return;
-  int open_fds[1024];
-  size_t count = 0;
-  int own = dirfd(listing);
-  for (struct dirent *entry; (entry = readdir(listing)) != NULL;) {
-    char *end;
-    long fd = strtol(entry->d_name, &end, 10);
-    if (*end == '\0' && end != entry->d_name && fd > 2 && fd != own && count < 1024) open_fds[count++] = (int)fd;
+  /* Kernels before 5.9: what /proc says is open, closed once the listing is done, until a listing finds none. */
+  for (size_t count = 1; count > 0;) {
+    DIR *listing = opendir("/proc/self/fd");
+    if (!listing) return;
+    int open_fds[1024];
+    int own = dirfd(listing);
+    count = 0;
+    for (struct dirent *entry; (entry = readdir(listing)) != NULL && count < 1024;) {
+      char *end;
+      long fd = strtol(entry->d_name, &end, 10);
+      if (*end == '\0' && end != entry->d_name && fd > 2 && fd != own) open_fds[count++] = (int)fd;
+    }
+    closedir(listing);
+    for (size_t k = 0; k < count; k += 1) close(open_fds[k]);
   }
-  closedir(listing);
-  for (size_t k = 0; k < count; k += 1) close(open_fds[k]);
 }
 
 static void default_signals(void) {

@@ -35,7 +35,8 @@ export const SHIM_SCRIPT = [
   '  "$@"',
   '  s=$?',
   'fi',
-  'printf \'%s\\n\' "$s" > "$f.tmp" && mv -f "$f.tmp" "$f"',
+  // A fresh temporary file, never written through a link someone left in the run directory (noclobber: O_EXCL).
+  'rm -f "$f.tmp"; (set -C; printf \'%s\\n\' "$s" > "$f.tmp") && mv -f "$f.tmp" "$f"',
   'exit "$s"',
 ].join('\n');
 

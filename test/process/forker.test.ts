@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -217,6 +217,21 @@ describe.each(nativeKinds)('the %s forker\'s allocator hint', () => {
     expect(await launchers_.markTopDirectory(dir)).toBe(isExt(dir));
     expect(await launchers_.markTopDirectory(dir)).toBe(false);
     expect(await forker().markTopDirectory(dir)).toBe(false);
+  });
+});
+
+describe.each(['perl' as const, ...nativeKinds])('the shim of the %s forker', (kind) => {
+  it('writes the exit file through neither a link left as its temporary file nor one left as the exit file', async () => {
+    const req = shimmed(['sh', '-c', 'ln -s "$0/target" exit.tmp; ln -s "$0/other" exit; exit 3']);
+    const outside = makeTempHome();
+    writeFileSync(join(outside, 'target'), 'keep\n');
+    writeFileSync(join(outside, 'other'), 'keep\n');
+    req.argv.push(outside);
+    await launched(forkers[kind](), req);
+    await waitFor(() => existsSync(req.exitFile) && !statSync(req.exitFile, { throwIfNoEntry: false })?.isSymbolicLink() && readFileSync(req.exitFile, 'utf8') === '3\n', { what: 'the exit file' });
+    expect(readFileSync(join(outside, 'target'), 'utf8')).toBe('keep\n');
+    expect(readFileSync(join(outside, 'other'), 'utf8')).toBe('keep\n');
+    expect(lstatSync(req.exitFile).isFile()).toBe(true);
   });
 });
 
