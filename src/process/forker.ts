@@ -169,7 +169,12 @@ function frame(mode: 'exec' | 'shim', argv: string[], request: LaunchRequest): B
   }
   const env = Object.entries(request.env).map(([key, value]) => `${key}=${value}`);
   if (env.some((entry) => entry.includes('\0'))) throw new AppError('SPAWN_FAILED', 'an environment variable contains a NUL byte');
-  const body = Buffer.from([mode, request.cwd, request.stdoutLog, request.stderrLog, request.exitFile, String(argv.length), ...argv, ...env].join('\0'));
+  return framed([mode, request.cwd, request.stdoutLog, request.stderrLog, request.exitFile, String(argv.length), ...argv, ...env]);
+}
+
+/** A request as the forker reads it: a 4-byte big-endian length, then the fields separated by NUL. */
+function framed(fields: string[]): Buffer {
+  const body = Buffer.from(fields.join('\0'));
   const header = Buffer.alloc(4);
   header.writeUInt32BE(body.length);
   return Buffer.concat([header, body]);
@@ -221,11 +226,8 @@ export class Forker implements ShimLauncher {
   async markTopDirectory(dir: string): Promise<boolean> {
     if (!this.program.hasResidentShim) return false;
     if (dir.includes('\0')) throw new AppError('SPAWN_FAILED', 'the directory contains a NUL byte');
-    const body = Buffer.from(`topdir\0${dir}`);
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length);
     try {
-      return (await this.send(Buffer.concat([header, body]))) === 'ok';
+      return (await this.send(framed(['topdir', dir]))) === 'ok';
     } catch (error) {
       if (error instanceof ForkerUnavailableError || error instanceof LaunchUncertainError) throw error;
       return false;
