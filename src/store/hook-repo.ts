@@ -1,4 +1,4 @@
-import type { Db } from './database.js';
+import { writeTransactions, type Db, type WriteTransaction } from './database.js';
 import type { LogStream } from './process-repo.js';
 
 export type FiringCause = 'output' | 'exit' | 'timeout' | 'ready' | 'ready_timeout' | 'idle' | 'resource';
@@ -80,8 +80,11 @@ export interface NewFiring {
 /** All SQL about hooks and their firings. */
 export class HookRepo {
   private readonly statements;
+  /** Runs fn in one write transaction (BEGIN IMMEDIATE), or a savepoint inside an open one; rolled back if it throws. */
+  readonly transaction: WriteTransaction;
 
   constructor(private readonly db: Db) {
+    this.transaction = writeTransactions(db);
     this.statements = {
       insert: db.prepare(`INSERT INTO hooks (process_id, trigger_type, action, spec_json, max_fires, created_at)
         VALUES (?, ?, ?, ?, ?, ?)`),
@@ -171,9 +174,5 @@ export class HookRepo {
 
   undecidedExitHooks(): HookRow[] {
     return (this.statements.undecidedExitHooks.all() as Row[]).map(toHook);
-  }
-
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
   }
 }

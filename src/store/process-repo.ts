@@ -1,4 +1,4 @@
-import type { Db } from './database.js';
+import { writeTransactions, type Db, type WriteTransaction } from './database.js';
 
 export type ProcessStatus = 'starting' | 'running' | 'exited' | 'killed' | 'lost' | 'restarting' | 'crash_loop';
 export type ProcessType = 'background' | 'concurrent' | 'foreground';
@@ -213,11 +213,11 @@ function toRecord(row: Row): ProcessRecord {
 /** All SQL about processes. Statements are prepared once. */
 export class ProcessRepo {
   private readonly statements;
-  /** One wrapper for every transaction: better-sqlite3 builds four functions per db.transaction() call. */
-  private readonly immediate: (fn: () => unknown) => unknown;
+  /** Runs fn in one write transaction (BEGIN IMMEDIATE), or a savepoint inside an open one; rolled back if it throws. */
+  readonly transaction: WriteTransaction;
 
   constructor(private readonly db: Db) {
-    this.immediate = db.transaction((fn: () => unknown) => fn()).immediate;
+    this.transaction = writeTransactions(db);
     this.statements = {
       insert: db.prepare(`INSERT INTO processes (command, name, category, working_directory, agent_name, started_at,
           process_type, spawned_by_branch, run_dir, stdout_log, stderr_log, status, context_json, model_for_hooks,
@@ -456,10 +456,5 @@ export class ProcessRepo {
 
   delete(id: number): void {
     this.statements.delete.run(id);
-  }
-
-  /** Runs fn in one write transaction (BEGIN IMMEDIATE), or a savepoint inside an open one; rolled back if it throws. */
-  transaction<T>(fn: () => T): T {
-    return this.immediate(fn) as T;
   }
 }
