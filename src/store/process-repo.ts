@@ -228,8 +228,6 @@ export class ProcessRepo {
           @spawnerPid, @spawnerStartTicks, @spawnerBootId, @interactive, @tty, @readyJson, @restartJson, @restartCount, @restartStreak)`),
       setPaths: db.prepare('UPDATE processes SET run_dir = ?, stdout_log = ?, stderr_log = ? WHERE id = ?'),
       markRunning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
-          boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting'`),
-      markRunningReturning: db.prepare(`UPDATE processes SET status = 'running', pid = @pid, pgid = @pgid, start_ticks = @startTicks,
           boot_id = @bootId, started_at = @startedAt WHERE id = @id AND status = 'starting' RETURNING *`),
       byId: db.prepare('SELECT * FROM processes WHERE id = ?'),
       // The live row wins for a reused pid; then the newest.
@@ -302,7 +300,7 @@ export class ProcessRepo {
   }
 
   markRunning(id: number, identity: { pid: number; pgid: number; startTicks: number; bootId: string }, startedAt: string): boolean {
-    return this.statements.markRunning.run({ id, ...identity, startedAt }).changes === 1;
+    return this.statements.markRunning.get({ id, ...identity, startedAt }) !== undefined;
   }
 
   /**
@@ -310,7 +308,7 @@ export class ProcessRepo {
    * undefined when another writer had already moved it on from starting.
    */
   markRunningRecord(id: number, identity: { pid: number; pgid: number; startTicks: number; bootId: string }, startedAt: string): ProcessRecord | undefined {
-    const row = this.statements.markRunningReturning.get({ id, ...identity, startedAt }) as Row | undefined;
+    const row = this.statements.markRunning.get({ id, ...identity, startedAt }) as Row | undefined;
     return row && toRecord(row);
   }
 
