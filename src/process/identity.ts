@@ -31,9 +31,9 @@ let self: LeaseIdentity | undefined;
  */
 export function selfLease(): LeaseIdentity | undefined {
   if (self?.pid === process.pid) return self;
-  const stat = readStat(process.pid);
-  if (!stat) return undefined;
-  self = Object.freeze({ pid: process.pid, startTicks: stat.startTicks, bootId: readBootId() });
+  const identity = captureIdentity(process.pid);
+  if (!identity) return undefined;
+  self = Object.freeze({ pid: identity.pid, startTicks: identity.startTicks, bootId: identity.bootId });
   return self;
 }
 
