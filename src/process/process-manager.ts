@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { DEFAULT_KILL_GRACE_MS, DEFAULT_LOG_CAP_BYTES } from '../config.js';
 import { AppError, errorMessage, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Checkpointer } from '../store/checkpointer.js';
 import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
@@ -57,6 +58,8 @@ export interface ProcessManagerOptions {
   /** Every watched process's full identity (start time) is re-checked once per this period, spread over the polls. */
   identityCheckMs?: number;
   offsetFlushMs?: number;
+  /** How often the supervisor's checkpoint thread looks at the store's log (src/store/checkpointer.ts); 1 s by default. */
+  checkpointIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
   /** Reads an owner's current settings by name (for restarts and spawns that name the agent). */
   loadOwner: OwnerLoader;
@@ -182,6 +185,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   private storeTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private storeWatcher: FSWatcher | undefined;
+  /** The supervisor checkpoints the store's log on a thread of its own, so no commit here waits for an fsync. */
+  private checkpointer: Checkpointer | undefined;
   /** Whether write events of the store arrive (its watch is dropped for a moment while a look is due). */
   private isStoreWatched = false;
   private isSupervising = false;
@@ -269,6 +274,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
   async startSupervising(): Promise<void> {
     acquireSupervisorLock(this.supervisorRepo, this.home);
     this.isSupervising = true;
+    this.checkpointer = Checkpointer.start(this.options.db, {
+      ...(this.options.checkpointIntervalMs === undefined ? {} : { intervalMs: this.options.checkpointIntervalMs }),
+      onError: (message) => this.log.warn({ why: message }, 'the store is checkpointed on the supervisor\'s own thread again'),
+    });
     // The probe runs once, here, so no spawn pays for it; auto without a working bwrap says so once.
     const warning = this.sandbox.warning();
     if (warning) this.log.warn({ fix: 'apt-get install bubblewrap, or CHORUS_SANDBOX=off to silence this' }, warning);
@@ -511,6 +520,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.entries.clear();
     if (this.isSupervising) releaseSupervisorLock(this.supervisorRepo);
     this.isSupervising = false;
+    await this.checkpointer?.stop();
   }
 
   /**

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync } from 'node:fs';
+import { WAL_AUTOCHECKPOINT_PAGES } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
@@ -23,6 +24,7 @@ export function openDatabase(path: string, migrations: readonly string[] = MIGRA
   if (isNew) chmodSync(path, 0o600);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   migrate(db, migrations);

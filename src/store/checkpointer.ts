@@ -1,0 +1,135 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { errorMessage } from '../errors.js';
+import type { Db } from './database.js';
+
+/**
+ * How many pages the write-ahead log may hold before the connection that commits checkpoints it itself, on its own
+ * thread (SQLite's wal_autocheckpoint; its default is 1,000). Every connection gets this bound: where a supervisor
+ * runs, its checkpointer keeps the log far below it, and where none runs it still bounds the log (about 40 MB).
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+/** Unchecked pages at which the checkpointer copies the log into the database: SQLite's own default threshold. */
+export const CHECKPOINT_PAGES = 1_000;
+
+/**
+ * The checkpointer's thread. It reads the wal-index header from the `-shm` file (https://www.sqlite.org/walformat.html:
+ * mxFrame, the last valid frame, at byte 16; nBackfill, the frames already copied, at byte 96; both in the machine's
+ * byte order) and, once `pages` frames wait, runs a PASSIVE checkpoint: it copies what no reader still needs and
+ * waits for nobody. A commit on another thread never waits for it. CommonJS, because an eval'd worker is one.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { closeSync, openSync, readSync } = require('node:fs');
+const Database = require(workerData.driver);
+let db;
+try {
+  db = new Database(workerData.path, { fileMustExist: true });
+} catch (error) {
+  // A plain Error crosses to the parent whole; better-sqlite3's own arrives as its code alone.
+  throw new Error('cannot open ' + workerData.path + ': ' + (error && error.message || error));
+}
+db.pragma('busy_timeout = 0');
+const header = new Uint32Array(26);
+const bytes = new Uint8Array(header.buffer);
+function waiting() {
+  let fd;
+  try { fd = openSync(workerData.path + '-shm', 'r'); } catch { return 0; }
+  try { if (readSync(fd, bytes, 0, 104, 0) < 104) return 0; } finally { closeSync(fd); }
+  const mxFrame = header[4], nBackfill = header[24];
+  return mxFrame > nBackfill ? mxFrame - nBackfill : 0;
+}
+function round(force) {
+  try {
+    const pages = waiting();
+    if (workerData.reportLooks) parentPort.postMessage({ looked: pages });
+    if (force || pages >= workerData.pages) {
+      const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+      parentPort.postMessage({ checkpointed: result ? result.checkpointed : 0 });
+    }
+  } catch (error) {
+    parentPort.postMessage({ error: String(error && error.message || error) });
+  }
+}
+const timer = setInterval(() => round(false), workerData.intervalMs);
+parentPort.on('message', (message) => {
+  if (message === 'now') round(true);
+  if (message !== 'stop') return;
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
+export interface CheckpointerOptions {
+  /** How often the log's length is looked at (a read of 104 bytes); default 1 s. */
+  intervalMs?: number;
+  /** Unchecked pages that make a checkpoint; default CHECKPOINT_PAGES. */
+  pages?: number;
+  onCheckpoint?: (frames: number) => void;
+  /** Each look at the log, with the pages it found waiting (tests: the thread stays silent without it). */
+  onLook?: (pages: number) => void;
+  /** The thread failed: checkpoints are back on the connection's own commits. */
+  onError?: (message: string) => void;
+}
+
+/**
+ * Checkpoints the store's write-ahead log on a thread of its own. A checkpoint ends with an fsync of the log and one of
+ * the database, 20 to 30 ms on a slow disk; run by the committing connection, as SQLite does by default, it stopped
+ * the supervisor's event loop that long every 1,000 pages (the tail of the hook latency under load). The supervisor's
+ * connection keeps WAL_AUTOCHECKPOINT_PAGES as a bound; if the thread fails, the connection goes back to SQLite's
+ * default and checkpoints its own commits again.
+ */
+export class Checkpointer {
+  private readonly worker: Worker;
+  private stopped: Promise<void> | undefined;
+
+  private constructor(private readonly db: Db, options: CheckpointerOptions) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        driver: createRequire(import.meta.url).resolve('better-sqlite3'), path: db.name,
+        intervalMs: options.intervalMs ?? 1_000, pages: options.pages ?? CHECKPOINT_PAGES, reportLooks: options.onLook !== undefined,
+      },
+      env: {},
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
+      stdout: false,
+      stderr: false,
+    });
+    this.worker.unref();
+    const fail = (message: string) => {
+      if (this.stopped) return;
+      this.stopped = Promise.resolve();
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
+      options.onError?.(message);
+    };
+    this.worker.on('message', (message: { checkpointed?: number; looked?: number; error?: string }) => {
+      if (message.error !== undefined) options.onError?.(message.error);
+      else if (message.looked !== undefined) options.onLook?.(message.looked);
+      else options.onCheckpoint?.(message.checkpointed ?? 0);
+    });
+    this.worker.on('error', (error: unknown) => fail(errorMessage(error)));
+    this.worker.on('exit', (code) => fail(`the checkpoint thread exited (code ${code})`));
+  }
+
+  /** None for an in-memory store, which has no log. */
+  static start(db: Db, options: CheckpointerOptions = {}): Checkpointer | undefined {
+    if (db.memory || !db.name || db.name === ':memory:') return undefined;
+    return new Checkpointer(db, options);
+  }
+
+  /** Asks for a checkpoint now, whatever the log's length (tests, and a reader that wants the log short). */
+  checkpointNow(): void {
+    if (!this.stopped) this.worker.postMessage('now');
+  }
+
+  /** Closes the thread's connection and waits for the thread to end. */
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.stopped = exited;
+    this.worker.ref(); // the wait for its end keeps this process alive
+    this.worker.postMessage('stop');
+    return exited;
+  }
+}
