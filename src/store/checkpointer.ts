@@ -32,11 +32,23 @@ try {
 db.pragma('busy_timeout = 0');
 const header = new Uint32Array(26);
 const bytes = new Uint8Array(header.buffer);
+let shm = null;
+let lastFrames = -1;
+let delay = workerData.intervalMs;
+/** Frames the log holds that are not copied yet; -1 when the -shm file cannot be read (yet). */
 function waiting() {
-  let fd;
-  try { fd = openSync(workerData.path + '-shm', 'r'); } catch { return 0; }
-  try { if (readSync(fd, bytes, 0, 104, 0) < 104) return 0; } finally { closeSync(fd); }
+  try {
+    if (shm === null) shm = openSync(workerData.path + '-shm', 'r');
+    if (readSync(shm, bytes, 0, 104, 0) < 104) return -1;
+  } catch {
+    if (shm !== null) closeSync(shm);
+    shm = null;
+    return -1;
+  }
   const mxFrame = header[4], nBackfill = header[24];
+  // A log that stays as it was is looked at less and less often, down to one look per 8 intervals.
+  delay = mxFrame === lastFrames ? Math.min(delay * 2, workerData.intervalMs * 8) : workerData.intervalMs;
+  lastFrames = mxFrame;
   return mxFrame > nBackfill ? mxFrame - nBackfill : 0;
 }
 function round(force) {
@@ -51,18 +63,26 @@ function round(force) {
     parentPort.postMessage({ error: String(error && error.message || error) });
   }
 }
-const timer = setInterval(() => round(false), workerData.intervalMs);
+let timer;
+function next() {
+  timer = setTimeout(() => { round(false); next(); }, delay);
+}
+next();
 parentPort.on('message', (message) => {
   if (message === 'now') round(true);
   if (message !== 'stop') return;
-  clearInterval(timer);
+  clearTimeout(timer);
+  if (shm !== null) closeSync(shm);
   db.close();
   parentPort.close();
 });
 `;
 
 export interface CheckpointerOptions {
-  /** How often the log's length is looked at (a read of 104 bytes); default 1 s. */
+  /**
+   * How often the log's length is looked at (a read of 104 bytes); default 1 s. While the log does not change, the
+   * looks space out to 8 times this.
+   */
   intervalMs?: number;
   /** Unchecked pages that make a checkpoint; default CHECKPOINT_PAGES. */
   pages?: number;
