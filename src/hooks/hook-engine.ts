@@ -443,11 +443,16 @@ export class HookEngine {
     hook.gathering = null;
     hook.cooldownUntil = Date.now() + this.cooldownMs;
     hook.row.seenOffsets = { ...gathering.lastOffsets };
-    this.repo.markSeen(hook.row.id, gathering.lastOffsets);
-    const record = this.manager.repo.get(hook.row.processId);
-    if (!record) return;
-    const context = this.buildContext(hook, record, gathering.firingId, 'output', gathering.matched, gathering.mergedCount);
-    this.repo.updateFiring(gathering.firingId, { status: 'pending', payloadJson: JSON.stringify(context), mergedCount: gathering.mergedCount });
+    // The position seen and the firing made pending are one commit: one write to the log, not two, per firing.
+    const context = this.repo.transaction(() => {
+      this.repo.markSeen(hook.row.id, gathering.lastOffsets);
+      const record = this.manager.repo.get(hook.row.processId);
+      if (!record) return undefined;
+      const built = this.buildContext(hook, record, gathering.firingId, 'output', gathering.matched, gathering.mergedCount);
+      this.repo.updateFiring(gathering.firingId, { status: 'pending', payloadJson: JSON.stringify(built), mergedCount: gathering.mergedCount });
+      return built;
+    });
+    if (!context) return;
     this.track(this.execute(hook, gathering.firingId, 'output', context));
   }
 
