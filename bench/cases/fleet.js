@@ -1,6 +1,6 @@
 // A fleet of sleeping processes under the real headless supervisor (`chorus supervise`) and under pm2's daemon, side
-// by side in one run: spawn_<N>_s (N sleeps started one after another, until the last has its stored running row /
-// pm2 lists it online), idle_cpu_pct_<N> (the supervisor's own CPU, utime + stime from /proc, over 30 s once every
+// by side in one run: spawn_<N>_s (N sleeps started two at a time by each, as pm2 starts the apps of one call, until
+// the last has its stored running row / pm2 lists it online), idle_cpu_pct_<N> (the supervisor's own CPU, utime + stime from /proc, over 30 s once every
 // process is adopted, both fleets measured over the same 30 s so the machine's noise weighs on both alike) and
 // rss_mb_<N>. `features` is the second row: part of the fleet runs with the features of the open issues on.
 import { spawn } from 'node:child_process';
@@ -73,6 +73,26 @@ async function startChorusSupervisor(home) {
   return state;
 }
 
+/**
+ * Starts in flight at once, for both tools: pm2 starts the apps of one `start` call IN_FLIGHT at a time (its
+ * CONCURRENT_ACTIONS, 2 by default; set here so a PM2_CONCURRENT_ACTIONS in the environment cannot change it), and
+ * Chorus's client keeps as many spawns going.
+ */
+const IN_FLIGHT = 2;
+
+/** Runs `task(0 … count-1)`, `limit` at a time, in order of start. */
+async function inFlight(count, limit, task) {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const k = next;
+      next += 1;
+      await task(k);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
+}
+
 /** CPU % of one core used by each pid over `seconds`, as a total and per 5 s window (the spread). */
 async function idleCpu(pids, seconds) {
   const windows = Object.fromEntries(pids.map((p) => [p, []]));
@@ -101,21 +121,21 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   const supervisor = await startChorusSupervisor(home);
   const client = openClient(home, { sandbox: features ? 'auto' : 'off' });
   const hooks = features ? new HookEngine({ manager: client.manager, port: new CountingPort(), log: silentLogger() }) : null;
-  const pm2 = withPm2 ? await connectPm2() : null;
+  const pm2 = withPm2 ? await connectPm2({ inFlight: IN_FLIGHT }) : null;
   const suffix = features ? `${size}_features` : String(size);
   try {
-    // Chorus: one after another through a client, as the CLI starts them, while the supervisor adopts them.
+    // Chorus: through a client, as the CLI starts them, IN_FLIGHT at a time, while the supervisor adopts them.
     // Who spends the CPU of a spawn: this client, the supervisor adopting, the machine as a whole (the processes).
     const cpuBefore = { client: selfCpuSeconds(), supervisor: cpuSeconds(supervisor.child.pid), machine: machineBusySeconds() };
     let t0 = nowMs();
-    for (let k = 0; k < size; k += 1) {
+    await inFlight(size, IN_FLIGHT, async (k) => {
       const extra = features ? featureRequest(k) : { command: 'sleep 100000', hooks: [] };
       const prepared = extra.hooks.length ? hooks.prepare(extra.hooks) : null;
       const record = await client.manager.spawn({
         agent, command: extra.command, ...(prepared ? { withRow: prepared.store } : {}), ...(extra.ready ? { readyJson: JSON.stringify(readySpec(extra.ready)) } : {}),
       });
       trackGroup(record.pgid);
-    }
+    });
     const chorusSpawnS = (nowMs() - t0) / 1000;
     const spawnCpu = {
       client_ms_per_spawn: round((1000 * (selfCpuSeconds() - cpuBefore.client)) / size, 2),

@@ -28,9 +28,13 @@ export function killPm2(pm2Home) {
   } catch { /* no daemon */ }
 }
 
-/** The pm2 API, promisified; PM2_HOME must be set in the environment before this is called. */
-export async function connectPm2() {
+/**
+ * The pm2 API, promisified; PM2_HOME must be set in the environment before this is called. `inFlight`: how many apps
+ * of one `start` pm2 starts at a time (PM2_CONCURRENT_ACTIONS, read when pm2 is loaded; pm2's default is 2).
+ */
+export async function connectPm2({ inFlight } = {}) {
   if (!process.env.PM2_HOME) throw new Error('PM2_HOME is not set');
+  if (inFlight !== undefined) process.env.PM2_CONCURRENT_ACTIONS = String(inFlight);
   const pm2 = createRequire(join(PM2_DIR, 'package.json'))('pm2');
   const call = (name, ...args) => new Promise((resolve, reject) => pm2[name](...args, (error, value) => (error ? reject(error) : resolve(value))));
   await call('connect');
