@@ -276,7 +276,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.isSupervising = true;
     this.checkpointer = Checkpointer.start(this.options.db, {
       ...(this.options.checkpointIntervalMs === undefined ? {} : { intervalMs: this.options.checkpointIntervalMs }),
-      onError: (message) => this.log.warn({ why: message }, 'the store is checkpointed on the supervisor\'s own thread again'),
+      onError: (message, isFatal) => this.log.warn({ why: message }, isFatal
+        ? 'the checkpoint thread ended: the store is checkpointed by the supervisor\'s own commits again'
+        : 'checkpointing the store failed; the checkpoint thread tries again'),
     });
     // The probe runs once, here, so no spawn pays for it; auto without a working bwrap says so once.
     const warning = this.sandbox.warning();

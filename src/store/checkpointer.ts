@@ -60,6 +60,8 @@ function round(force) {
       parentPort.postMessage({ checkpointed: result ? result.checkpointed : 0 });
     }
   } catch (error) {
+    // Another connection checkpointing (a client at its own bound) holds the lock: the next look tries again.
+    if (error && (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED')) return;
     parentPort.postMessage({ error: String(error && error.message || error) });
   }
 }
@@ -89,8 +91,11 @@ export interface CheckpointerOptions {
   onCheckpoint?: (frames: number) => void;
   /** Each look at the log, with the pages it found waiting (tests: the thread stays silent without it). */
   onLook?: (pages: number) => void;
-  /** The thread failed: checkpoints are back on the connection's own commits. */
-  onError?: (message: string) => void;
+  /**
+   * A checkpoint failed (`isFatal` false: the thread goes on and tries again at its next look), or the thread itself
+   * did (`isFatal` true: checkpoints are back on the connection's own commits).
+   */
+  onError?: (message: string, isFatal: boolean) => void;
 }
 
 /**
@@ -121,10 +126,10 @@ export class Checkpointer {
       if (this.stopped) return;
       this.stopped = Promise.resolve();
       if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
-      options.onError?.(message);
+      options.onError?.(message, true);
     };
     this.worker.on('message', (message: { checkpointed?: number; looked?: number; error?: string }) => {
-      if (message.error !== undefined) options.onError?.(message.error);
+      if (message.error !== undefined) options.onError?.(message.error, false);
       else if (message.looked !== undefined) options.onLook?.(message.looked);
       else options.onCheckpoint?.(message.checkpointed ?? 0);
     });

@@ -64,13 +64,14 @@ describe('the checkpointer', () => {
   it('gives the checkpoints back to the connection when its thread fails, and says so', async () => {
     const home = makeTempHome();
     const db = openDatabase(join(home, 'chorus.db'));
-    const errors: string[] = [];
-    const checkpointer = Checkpointer.start(db, { onError: (message) => errors.push(message) })!;
+    const errors: Array<[string, boolean]> = [];
+    const checkpointer = Checkpointer.start(db, { onError: (message, isFatal) => errors.push([message, isFatal]) })!;
     // The thread opens the store by its name: gone, it cannot, and fails.
     unlinkSync(join(home, 'chorus.db'));
     try {
       await waitFor(() => errors.length > 0, { what: 'the thread to fail' });
-      expect(errors[0]).toMatch(/cannot open .*chorus\.db/);
+      expect(errors[0]![0]).toMatch(/cannot open .*chorus\.db/);
+      expect(errors[0]![1]).toBe(true);
       expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(CHECKPOINT_PAGES);
     } finally {
       await checkpointer.stop();
