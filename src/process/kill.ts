@@ -4,7 +4,16 @@ import { checkIdentity, isForbiddenPid, type ProcessIdentity } from './identity.
 import { readAllStats, readEnvironEntry, readStat, type ProcStat } from './proc-fs.js';
 
 export const DEFAULT_GRACE_MS = 5_000;
+/**
+ * How often a stop looks whether the tree is gone: every 5 ms for its first 100 ms (most trees that honour SIGTERM
+ * are gone within tens of ms, and a 20 ms step made the stop's answer wait up to 20 ms longer than the tree), every
+ * 20 ms after. A look reads /proc/<pid>/stat of each known process.
+ */
+const FAST_POLL_MS = 5;
+const FAST_POLLS_FOR_MS = 100;
 const POLL_MS = 20;
+/** Rescanning /proc is costlier than checking known pids, so the tree is re-read at most this often. */
+const RESCAN_MS = 100;
 /** How long SIGKILLed processes get to disappear before the kill is reported as failed. */
 const CONFIRM_MS = 3_000;
 
@@ -121,15 +130,18 @@ function merge(into: Map<number, KillTarget>, targets: KillTarget[]): void {
   for (const t of targets) if (!into.has(t.pid) || into.get(t.pid)!.startTicks !== t.startTicks) into.set(t.pid, t);
 }
 
-/** Rescanning /proc is costlier than checking known pids, so the tree is re-read only every few polls. */
-const POLLS_PER_RESCAN = 5;
 
 async function waitGone(targets: Map<number, KillTarget>, deadline: number, refresh: () => KillTarget[]): Promise<boolean> {
-  for (let poll = 0; ; poll += 1) {
-    if (poll % POLLS_PER_RESCAN === 0) merge(targets, refresh());
+  const started = Date.now();
+  let rescannedAt = -Infinity;
+  for (;;) {
+    if (Date.now() - rescannedAt >= RESCAN_MS) {
+      merge(targets, refresh());
+      rescannedAt = Date.now();
+    }
     if ([...targets.values()].every((t) => !isTargetAlive(t))) return true;
     if (Date.now() >= deadline) return false;
-    await sleep(POLL_MS);
+    await sleep(Date.now() - started < FAST_POLLS_FOR_MS ? FAST_POLL_MS : POLL_MS);
   }
 }
 
