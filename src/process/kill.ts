@@ -130,7 +130,6 @@ function merge(into: Map<number, KillTarget>, targets: KillTarget[]): void {
   for (const t of targets) if (!into.has(t.pid) || into.get(t.pid)!.startTicks !== t.startTicks) into.set(t.pid, t);
 }
 
-
 async function waitGone(targets: Map<number, KillTarget>, deadline: number, refresh: () => KillTarget[]): Promise<boolean> {
   const started = Date.now();
   let rescannedAt = -Infinity;

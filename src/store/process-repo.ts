@@ -411,12 +411,12 @@ export class ProcessRepo {
     return (rows as Row[]).map(toRecord);
   }
 
-  /** Rows the supervisor must watch: running, and starting (a spawn that may have been cut short). */
   /** The ids of the active rows: cheaper than their records where most are known already. */
   listActiveIds(): number[] {
     return this.statements.listActiveIds.all() as number[];
   }
 
+  /** Rows the supervisor must watch: running, and starting (a spawn that may have been cut short). */
   listActive(): ProcessRecord[] {
     return (this.statements.listActive.all() as Row[]).map(toRecord);
   }
