@@ -35,27 +35,28 @@ const bytes = new Uint8Array(header.buffer);
 let shm = null;
 let lastFrames = -1;
 let delay = workerData.intervalMs;
-/** Frames the log holds that are not copied yet; -1 when the -shm file cannot be read (yet). */
-function waiting() {
+/** The wal-index header's mxFrame and nBackfill, or null when the -shm file cannot be read (yet). */
+function readHeader() {
   try {
     if (shm === null) shm = openSync(workerData.path + '-shm', 'r');
-    if (readSync(shm, bytes, 0, 104, 0) < 104) return -1;
+    if (readSync(shm, bytes, 0, 104, 0) === 104) return { frames: header[4], backfilled: header[24] };
   } catch {
     if (shm !== null) closeSync(shm);
     shm = null;
-    return -1;
   }
-  const mxFrame = header[4], nBackfill = header[24];
-  // A log that stays as it was is looked at less and less often, down to one look per 8 intervals.
-  delay = mxFrame === lastFrames ? Math.min(delay * 2, workerData.intervalMs * 8) : workerData.intervalMs;
-  lastFrames = mxFrame;
-  return mxFrame > nBackfill ? mxFrame - nBackfill : 0;
+  return null;
 }
-function round(force) {
+function round() {
   try {
-    const pages = waiting();
+    const state = readHeader();
+    const pages = state === null ? -1 : Math.max(0, state.frames - state.backfilled);
+    if (state !== null) {
+      // A log that stays as it was is looked at less and less often, down to one look per 8 intervals.
+      delay = state.frames === lastFrames ? Math.min(delay * 2, workerData.intervalMs * 8) : workerData.intervalMs;
+      lastFrames = state.frames;
+    }
     if (workerData.reportLooks) parentPort.postMessage({ looked: pages });
-    if (force || pages >= workerData.pages) {
+    if (pages >= workerData.pages) {
       const [result] = db.pragma('wal_checkpoint(PASSIVE)');
       parentPort.postMessage({ checkpointed: result ? result.checkpointed : 0 });
     }
@@ -67,11 +68,10 @@ function round(force) {
 }
 let timer;
 function next() {
-  timer = setTimeout(() => { round(false); next(); }, delay);
+  timer = setTimeout(() => { round(); next(); }, delay);
 }
 next();
 parentPort.on('message', (message) => {
-  if (message === 'now') round(true);
   if (message !== 'stop') return;
   clearTimeout(timer);
   if (shm !== null) closeSync(shm);
@@ -141,11 +141,6 @@ export class Checkpointer {
   static start(db: Db, options: CheckpointerOptions = {}): Checkpointer | undefined {
     if (db.memory || !db.name || db.name === ':memory:') return undefined;
     return new Checkpointer(db, options);
-  }
-
-  /** Asks for a checkpoint now, whatever the log's length (tests, and a reader that wants the log short). */
-  checkpointNow(): void {
-    if (!this.stopped) this.worker.postMessage('now');
   }
 
   /** Closes the thread's connection and waits for the thread to end. */
