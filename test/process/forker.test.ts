@@ -267,6 +267,26 @@ describe.each(nativeKinds)('the %s shim (the forker\'s child, without an exec of
     }
   });
 
+  it('finds the program as execvp does: past a directory and a file that cannot run, in the current directory for an empty entry', async () => {
+    const [early, late] = [makeTempHome(), makeTempHome()];
+    mkdirSync(join(early, 'chorus-probe'));
+    writeFileSync(join(late, 'chorus-probe'), '#!/bin/sh\necho not this one\n', { mode: 0o644 });
+    const req = shimmed(['chorus-probe', 'x'], { PATH: `${early}:${late}::/usr/bin:/bin` });
+    writeFileSync(join(req.cwd, 'chorus-probe'), '#!/bin/sh\necho "ran $0 $1"\n', { mode: 0o755 });
+    await launched(nativeForker(), req);
+    expect(await exitOf(req)).toBe('0\n');
+    expect(stdoutOf(req)).toBe('ran chorus-probe x\n');
+  });
+
+  it('runs an executable file without a #! line in /bin/sh, as execvp does', async () => {
+    const dir = makeTempHome();
+    writeFileSync(join(dir, 'chorus-plain'), 'echo "plain $1"; exit 6\n', { mode: 0o755 });
+    const req = shimmed(['chorus-plain', 'y'], { PATH: `${dir}:/usr/bin:/bin` });
+    await launched(nativeForker(), req);
+    expect(await exitOf(req)).toBe('6\n');
+    expect(stdoutOf(req)).toBe('plain y\n');
+  });
+
   it.each([
     ['a code', ['sh', '-c', 'exit 3'], '3\n'],
     ['a signal as 128 + its number', ['sh', '-c', 'kill -TERM $$'], '143\n'],
