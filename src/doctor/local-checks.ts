@@ -52,7 +52,9 @@ function privateFiles(home: string): string[] {
     if (existsSync(config)) files.push(config);
     const processes = join(agents, agent, 'processes');
     if (!existsSync(processes)) continue;
-    for (const run of readdirSync(processes)) {
+    // Run directories in buckets (`12xx/`), and directly in processes/ as homes made before the buckets have them.
+    const runs = readdirSync(processes).flatMap((name) => (/^\d+xx$/.test(name) ? readdirSync(join(processes, name)).map((run) => join(name, run)) : [name]));
+    for (const run of runs) {
       for (const log of ['stdout.log', 'stderr.log']) {
         const path = join(processes, run, log);
         if (existsSync(path)) files.push(path);

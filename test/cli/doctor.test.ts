@@ -170,6 +170,23 @@ describe('chorus doctor', () => {
     expect(code).toBe(1);
   });
 
+  it('finds a process log readable by others in its bucket and in a run directory from before the buckets', async () => {
+    const home = await usedHome();
+    const spawned = await runCli(home, ['spawn', '--agent', 'demo', '--json', '--', 'true']);
+    expect(spawned.code).toBe(0);
+    const { stdout_log: stdoutLog } = parseJson<{ stdout_log: string }>(spawned);
+    expect(stdoutLog).toMatch(/\/agents\/demo\/processes\/0xx\/\d+-[0-9a-z]+\/stdout\.log$/);
+    chmodSync(stdoutLog, 0o644);
+    const old = join(home, 'agents', 'demo', 'processes', '7-lq2x0f');
+    mkdirSync(old, { mode: 0o700 });
+    writeFileSync(join(old, 'stderr.log'), '', { mode: 0o604 });
+    const { code, report } = await doctor(home, {});
+    expect(check(report, 'CHORUS_HOME')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^2 file\(s\) readable by others/) });
+    expect(check(report, 'CHORUS_HOME').fix).toContain(stdoutLog);
+    expect(check(report, 'CHORUS_HOME').fix).toContain(join(old, 'stderr.log'));
+    expect(code).toBe(1);
+  });
+
   it('fails on a database from a newer Chorus and on a damaged one', async () => {
     const home = await usedHome();
     const path = join(home, 'chorus.db');

@@ -336,10 +336,14 @@ describe('spawns through the manager', () => {
     expect(ended.id).toBe(record.id);
     expect(ended.exitCode).toBe(4);
     expect(readFileSync(ended.stdoutLog, 'utf8')).toBe('hello\n');
-    // The native forker marked the agent's processes directory for the allocator (where the file system can).
-    const processes = dirname(ended.runDir);
+    // The native forker marked the agent's processes directory for the allocator (where the file system can): its
+    // buckets are spread over the disk, and the run directories of a bucket stay beside it.
+    const bucket = dirname(ended.runDir);
+    const processes = dirname(bucket);
+    expect(bucket).toBe(join(processes, '0xx'));
     if (kind === 'native' && isExt(processes)) expect(attributes(processes)).toMatch(/^-*T/);
     if (kind !== 'native') expect(attributes(processes)).not.toMatch(/^-*T/);
+    expect(attributes(bucket)).not.toMatch(/^-*T/);
   });
 
   it.each([

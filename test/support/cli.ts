@@ -39,7 +39,16 @@ export function parseJson<T = any>(result: CliResult): T {
   }
 }
 
-/** Every run directory under the home, across agents. */
+/** What a processes directory holds: each bucket's run directories (`12xx/1234-…`), an empty bucket as `12xx/`. */
+function listRuns(processes: string): string[] {
+  return readdirSync(processes, { withFileTypes: true }).flatMap((entry) => {
+    if (!entry.isDirectory() || !/^\d+xx$/.test(entry.name)) return [entry.name];
+    const runs = readdirSync(join(processes, entry.name)).map((run) => join(entry.name, run));
+    return runs.length ? runs : [`${entry.name}/`];
+  });
+}
+
+/** Every run directory under the home, across agents (and anything else left in a processes directory). */
 export function listRunDirs(home: string): string[] {
   const agents = join(home, 'agents');
   let names: string[];
@@ -50,7 +59,7 @@ export function listRunDirs(home: string): string[] {
   }
   return names.flatMap((agent) => {
     try {
-      return readdirSync(join(agents, agent, 'processes')).map((run) => join(agent, run));
+      return listRuns(join(agents, agent, 'processes')).map((run) => join(agent, run));
     } catch {
       return [];
     }
