@@ -1,4 +1,4 @@
-import { readBootId, readStat } from './proc-fs.js';
+import { readBootId, readStat, type ProcStat } from './proc-fs.js';
 
 /** What proves that a pid is still the process Chorus started: a pid alone is not an identity. */
 export interface ProcessIdentity {
@@ -42,8 +42,17 @@ export function selfLease(): LeaseIdentity | undefined {
  * `mismatch`: another process now has the pid, or the machine rebooted: never signal it.
  */
 export function checkIdentity(identity: ProcessIdentity, options: { checkGroup?: boolean } = {}): IdentityState {
-  if (identity.bootId !== readBootId()) return 'mismatch';
+  return judge(identity, readStat(identity.pid), options);
+}
+
+/** The process's /proc stat when `identity` is still that process and alive (checkIdentity's `alive`), from one read. */
+export function statIfAlive(identity: ProcessIdentity): ProcStat | undefined {
   const stat = readStat(identity.pid);
+  return judge(identity, stat) === 'alive' ? stat : undefined;
+}
+
+function judge(identity: ProcessIdentity, stat: ProcStat | undefined, options: { checkGroup?: boolean } = {}): IdentityState {
+  if (identity.bootId !== readBootId()) return 'mismatch';
   if (!stat) return 'gone';
   if (stat.startTicks !== identity.startTicks) return 'mismatch';
   // A shim leads its own session, so its group never changes; another group means another process.

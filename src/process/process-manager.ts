@@ -8,10 +8,10 @@ import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
 import { TypedEmitter, type LineEvent, type LineReader, type LineWindow, type ProcessEvents, type ResourceSample } from './events.js';
-import { checkIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
+import { checkIdentity, isForbiddenPid, statIfAlive, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
-import { environHas, isPidPresent, readAllStats, readStat } from './proc-fs.js';
+import { environHas, isPidPresent, readAllStats } from './proc-fs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ResourceSampler } from './resource-sampler.js';
 import { SpreadRound } from './spread-round.js';
@@ -920,7 +920,7 @@ async function pauseGroup(identity: ProcessIdentity): Promise<(() => void) | 'no
 }
 
 function resumeIfPaused(identity: ProcessIdentity, log: Logger): void {
-  if (identity.pgid !== identity.pid || checkIdentity(identity) !== 'alive' || readStat(identity.pid)?.state !== 'T') return;
+  if (identity.pgid !== identity.pid || statIfAlive(identity)?.state !== 'T') return;
   log.warn({ pid: identity.pid }, 'resuming a process group a previous supervisor paused for a rotation');
   try {
     process.kill(-identity.pgid, 'SIGCONT');
