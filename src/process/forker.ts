@@ -235,8 +235,9 @@ export class Forker implements ShimLauncher {
   }
 
   private send(message: Buffer): Promise<string> {
-    // One killed while idle may not have been reaped yet: a request written to it would be lost.
-    if (this.current && !this.current.isLive()) this.current = null;
+    // One killed while idle may not have been reaped yet: a request written to it would be lost. (One with requests
+    // in flight is not looked at: its exit fails them all, this one too, and the spawn looks for what it started.)
+    if (this.current?.isIdle() && !this.current.isLive()) this.current = null;
     this.current ??= new Generation(this.program, () => this.onIdle());
     const generation = this.current;
     clearTimeout(this.idleTimer);
