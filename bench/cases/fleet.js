@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
+import { adoptionCounter, benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
 import { clockTicksPerSecond, cpuSeconds, machineBusySeconds, selfCpuSeconds } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
@@ -62,11 +62,12 @@ async function startChorusSupervisor(home) {
     cwd: home, env: { ...process.env, CHORUS_HOME: home, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   trackGroup(child.pid);
-  const state = { child, adopted: 0, stdout: '', stderrTail: '' };
+  const adopted = adoptionCounter();
+  const state = { child, get adopted() { return adopted.count; }, stdout: '', stderrTail: '' };
   child.stdout.on('data', (d) => { state.stdout += d; });
   child.stderr.on('data', (d) => {
     const text = String(d);
-    state.adopted += text.split('"process adopted"').length - 1;
+    adopted.feed(text);
     state.stderrTail = (state.stderrTail + text).slice(-2000);
   });
   await waitUntil(() => state.stdout.includes('supervising'), { timeoutMs: 30_000, what: `the supervisor to start (stderr: ${state.stderrTail})` });

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { benchAgent, makeHome, openClient, pssKb, ROOT, rssMb, trackGroup, waitUntil } from '../lib/chorus.js';
+import { adoptionCounter, benchAgent, makeHome, openClient, pssKb, ROOT, rssMb, trackGroup, waitUntil } from '../lib/chorus.js';
 import { median, round, spread } from '../lib/stats.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -24,13 +24,13 @@ export default async function rss({ fleet = 200 }) {
     cwd: home, env: { ...process.env, CHORUS_HOME: home, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   trackGroup(supervisor.pid);
-  let adopted = 0;
+  const adopted = adoptionCounter();
   let stdout = '';
   let stderrTail = '';
   supervisor.stdout.on('data', (d) => { stdout += d; });
   supervisor.stderr.on('data', (d) => {
     const text = String(d);
-    adopted += text.split('"process adopted"').length - 1;
+    adopted.feed(text);
     stderrTail = (stderrTail + text).slice(-2000);
   });
   try {
@@ -45,7 +45,7 @@ export default async function rss({ fleet = 200 }) {
       shims.push(record.pid);
     }
     await client.close();
-    await waitUntil(() => adopted >= fleet, { timeoutMs: 60_000, what: `the supervisor to adopt ${fleet} processes (has ${adopted})` });
+    await waitUntil(() => adopted.count >= fleet, { timeoutMs: 60_000, what: `the supervisor to adopt ${fleet} processes (has ${adopted.count})` });
     // Over 5 s, so a resource sample (every 3 s) and several polls fall inside.
     const loaded = await sampleRss(supervisor.pid, 10);
     const pss = shims.map((pid) => pssKb(pid)).filter((x) => x !== null);

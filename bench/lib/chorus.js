@@ -50,6 +50,26 @@ export function benchAgent(home, name = 'bench') {
   return agent;
 }
 
+/**
+ * Counts the processes a `chorus supervise` says it adopted, from its stderr (pino lines, one `processes adopted` line
+ * with a count a look): feed it every chunk; `count` is the total so far. Lines split between chunks are joined.
+ */
+export function adoptionCounter() {
+  let partial = '';
+  const counter = {
+    count: 0,
+    feed(chunk) {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        if (!line.includes('"processes adopted"')) continue;
+        counter.count += Number(/"count":(\d+)/.exec(line)?.[1] ?? 0);
+      }
+    },
+  };
+  return counter;
+}
+
 export function node(script, ...args) {
   return [process.execPath, join(FIXTURES, script), ...args].map((w) => JSON.stringify(String(w))).join(' ');
 }

@@ -689,32 +689,35 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.dataVersion = this.supervisorRepo.dataVersion();
     this.lastReconcileAt = Date.now();
     this.hasSpawnsInProgress = false;
-    const pending: Promise<unknown>[] = [];
+    const pending: Promise<boolean>[] = [];
     // Only the rows not followed yet are read whole: a client starting 1,000 makes a reconcile a second.
     for (const id of this.repo.listActiveIds()) {
       if (this.entries.has(id)) continue;
       const record = this.repo.get(id);
       if (record) pending.push(this.adopt(record));
     }
-    await Promise.all(pending);
+    const adopted = (await Promise.all(pending)).filter((isAdopted) => isAdopted).length;
+    // One line a look, not one a process: a restart or a client's burst adopts hundreds (each is said at debug).
+    if (adopted) this.log.info({ count: adopted }, 'processes adopted');
     // Pending restarts stored by an earlier supervisor or a client: each is armed once, at its stored due time.
     if (this.isSupervising) this.restarts.resume();
   }
 
-  private async adopt(initial: ProcessRecord): Promise<void> {
+  /** Follows a row's process from now on, or settles its end; true when it is followed. */
+  private async adopt(initial: ProcessRecord): Promise<boolean> {
     let record = initial;
     if (record.status === 'starting') {
       // A spawn in progress is never judged: its spawner records it, or dies and leaves it to the next look.
       if (isSpawnInProgress(record)) {
         this.hasSpawnsInProgress = true;
-        return;
+        return false;
       }
       // Checked after the lease ended, so no spawner can start the shim after this look.
       const found = this.findStartingProcess(record);
       if (!found) {
         const ended = await this.settleEnded(record, 'gone');
         if (ended.status === 'lost') this.log.warn({ id: record.id }, 'a spawn was cut short before the process ran');
-        return;
+        return false;
       }
       this.repo.transaction(() => this.repo.markRunning(record.id, found, record.startedAt));
       record = this.repo.get(record.id)!;
@@ -722,12 +725,12 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const state = identityState(record);
     if (state !== 'alive') {
       await this.settleEnded(record, state);
-      return;
+      return false;
     }
-    if (this.attach(record)) {
-      this.log.info({ id: record.id, pid: record.pid }, 'process adopted');
-      this.emit('adopted', record);
-    }
+    if (!this.attach(record)) return false;
+    this.log.debug({ id: record.id, pid: record.pid }, 'process adopted');
+    this.emit('adopted', record);
+    return true;
   }
 
   /** A spawn cut short by a crash: the shim may run without its pid stored; its environment marker proves it. */

@@ -106,10 +106,13 @@ describe('a running supervisor process and the CLI', () => {
       return tickers.every((t, i) => now[i]! > h.row(t.record.id).stdoutOffset) && now;
     }, { what: 'both to print while no supervisor runs' });
 
-    const second = await startSupervisor(h.home);
+    const second = await startSupervisor(h.home, { env: { LOG_LEVEL: 'info' } });
     for (const [i, t] of tickers.entries()) {
       expect((await h.waitForStdoutOffset(t.record.id, sizes[i]!)).status).toBe('running');
     }
+    // One line says how many it adopted (a restart among hundreds must not log hundreds of lines); each is at debug.
+    const adoptions = second.stderr.split('\n').filter((line) => line.includes('adopted')).map((line) => JSON.parse(line) as { msg: string; count?: number });
+    expect(adoptions.map(({ msg, count }) => ({ msg, count }))).toEqual([{ msg: 'processes adopted', count: 2 }]);
     for (const t of tickers) t.stop();
     expect(await h.waitForEnd(viaCli.record.id)).toMatchObject({ status: 'exited', exitCode: 2 });
     expect(await h.waitForEnd(viaClient.record.id)).toMatchObject({ status: 'exited', exitCode: 6 });
