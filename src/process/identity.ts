@@ -45,10 +45,16 @@ export function checkIdentity(identity: ProcessIdentity, options: { checkGroup?:
   return judge(identity, readStat(identity.pid), options);
 }
 
+/** checkIdentity's answer, with the /proc stat it was read from when the process is alive (one read for both). */
+export function inspectIdentity(identity: ProcessIdentity): { state: IdentityState; stat: ProcStat | undefined } {
+  const stat = readStat(identity.pid);
+  const state = judge(identity, stat);
+  return { state, stat: state === 'alive' ? stat : undefined };
+}
+
 /** The process's /proc stat when `identity` is still that process and alive (checkIdentity's `alive`), from one read. */
 export function statIfAlive(identity: ProcessIdentity): ProcStat | undefined {
-  const stat = readStat(identity.pid);
-  return judge(identity, stat) === 'alive' ? stat : undefined;
+  return inspectIdentity(identity).stat;
 }
 
 function judge(identity: ProcessIdentity, stat: ProcStat | undefined, options: { checkGroup?: boolean } = {}): IdentityState {

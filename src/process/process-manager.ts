@@ -8,7 +8,7 @@ import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
 import { TypedEmitter, type LineEvent, type LineReader, type LineWindow, type ProcessEvents, type ResourceSample } from './events.js';
-import { checkIdentity, isForbiddenPid, statIfAlive, type IdentityState, type ProcessIdentity } from './identity.js';
+import { checkIdentity, inspectIdentity, isForbiddenPid, statIfAlive, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
 import { environHas, isPidPresent, readAllStats } from './proc-fs.js';
@@ -295,7 +295,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     const record = await spawnProcess(this.home, this.repo, { ...request, agent }, this.sandbox, this.launcher, this.env);
     this.log.info({ id: record.id, pid: record.pid, agent: agent.name, type: record.processType, sandbox: record.sandbox }, 'process started');
     if (this.isSupervising) {
-      this.attach(record);
+      this.attach(record, { mayBePaused: false });
       this.emit('started', record);
     }
     return record;
@@ -527,9 +527,10 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
 
   /**
    * Watches a process: its output, its end, its timeout. `isSettling` is for a process that already ended: its output
-   * since the stored offsets is read once, with nothing armed.
+   * since the stored offsets is read once, with nothing armed. `mayBePaused: false` (a process this supervisor just
+   * started, or one seen running) skips the look for a group a dead supervisor left paused.
    */
-  private attach(record: ProcessRecord, options: { isSettling?: boolean } = {}): Entry | undefined {
+  private attach(record: ProcessRecord, options: { isSettling?: boolean; mayBePaused?: boolean } = {}): Entry | undefined {
     // A row cut short before its pid was stored has no identity; a settling entry signals nothing anyway.
     const identity = identityOf(record) ?? (options.isSettling ? { pid: -1, pgid: -1, startTicks: -1, bootId: '' } : undefined);
     if (!identity || this.entries.has(record.id)) return this.entries.get(record.id);
@@ -583,7 +584,9 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.readiness.watch(record);
     entry.monitor.watch();
     // A supervisor that died inside a rotation left the group paused: resume it once the rotation is resolved.
-    entry.monitor.drain().then(() => { if (!entry.record.pausedAt) resumeIfPaused(entry.identity, this.log); }, (error: unknown) => {
+    entry.monitor.drain().then(() => {
+      if ((options.mayBePaused ?? true) && !entry.record.pausedAt) resumeIfPaused(entry.identity, this.log);
+    }, (error: unknown) => {
       this.log.error({ id: record.id, err: error }, 'reading the output failed');
     });
     this.armTimeout(entry);
@@ -722,12 +725,14 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.repo.transaction(() => this.repo.markRunning(record.id, found, record.startedAt));
       record = this.repo.get(record.id)!;
     }
-    const state = identityState(record);
+    const identity = identityOf(record);
+    const { state, stat } = identity ? inspectIdentity(identity) : { state: 'mismatch' as const, stat: undefined };
     if (state !== 'alive') {
       await this.settleEnded(record, state);
       return false;
     }
-    if (!this.attach(record)) return false;
+    // Only a stopped shim can be in a group a dead supervisor paused for a rotation (a stop reaches the whole group).
+    if (!this.attach(record, { mayBePaused: stat?.state === 'T' })) return false;
     this.log.debug({ id: record.id, pid: record.pid }, 'process adopted');
     this.emit('adopted', record);
     return true;
