@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { inspectDatabase, openDatabaseReadOnly } from '../store/database.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
 import { readBootId, readStat } from '../process/proc-fs.js';
+import { isRunBucket } from '../process/spawn.js';
 import { isHolderAlive } from '../process/supervisor-lock.js';
 import { errorMessage } from '../errors.js';
 import { fail, ok, skip, warn, type Check, type CheckOutcome } from './check.js';
@@ -52,8 +53,8 @@ function privateFiles(home: string): string[] {
     if (existsSync(config)) files.push(config);
     const processes = join(agents, agent, 'processes');
     if (!existsSync(processes)) continue;
-    // Run directories in buckets (`12xx/`), and directly in processes/ as homes made before the buckets have them.
-    const runs = readdirSync(processes).flatMap((name) => (/^\d+xx$/.test(name) ? readdirSync(join(processes, name)).map((run) => join(name, run)) : [name]));
+    // Run directories in buckets (`20261202-0438/`), and directly in processes/ as homes made before the buckets have them.
+    const runs = readdirSync(processes).flatMap((name) => (isRunBucket(name) ? readdirSync(join(processes, name)).map((run) => join(name, run)) : [name]));
     for (const run of runs) {
       for (const log of ['stdout.log', 'stderr.log']) {
         const path = join(processes, run, log);

@@ -54,17 +54,24 @@ export function processesDir(home: string, agentName: string): string {
   return join(agentDir(home, agentName), 'processes');
 }
 
-/** How many run directories share a bucket directory (see runDirPath). */
-const RUNS_PER_BUCKET = 100;
-
 /**
  * Where row `id` runs: `<processes>/<bucket>/<id>-<time>`, unique even when a fresh database reuses row ids beside
- * old run directories. Ids 1200 to 1299 share the bucket `12xx`. Only a bucket goes through ext4's allocator for a
- * top directory (see native/forker.c), which looks over every block group for a fresh one: 0.2 ms of CPU a
- * directory. The run directories and logs of a bucket then go beside it, at a tenth of that.
+ * old run directories. The bucket is the minute the spawn was made in (UTC, `20261202-0438`). Only a bucket goes
+ * through ext4's allocator for a top directory (see native/forker.c), which looks over every block group for a fresh
+ * one: 0.2 ms of CPU a directory. The run directories and logs of a bucket then go beside it, at a quarter of that.
+ * The allocator's search starts from a hash of the name, so a name never used before lands anywhere: a bucket named
+ * by row ids went back to the block group where the same name had just been deleted (another home's, a test run's),
+ * and paid for every deleted inode there.
  */
-export function runDirPath(processes: string, id: number): string {
-  return `${processes}/${Math.floor(id / RUNS_PER_BUCKET)}xx/${id}-${Date.now().toString(36)}`;
+export function runDirPath(processes: string, id: number, now = new Date()): string {
+  const stamp = now.toISOString();
+  const bucket = `${stamp.slice(0, 4)}${stamp.slice(5, 7)}${stamp.slice(8, 10)}-${stamp.slice(11, 13)}${stamp.slice(14, 16)}`;
+  return `${processes}/${bucket}/${id}-${now.getTime().toString(36)}`;
+}
+
+/** A bucket of run directories (runDirPath), as opposed to a run directory of a home made before the buckets. */
+export function isRunBucket(name: string): boolean {
+  return /^\d{8}-\d{4}$/.test(name);
 }
 
 /** Makes a run directory, and its bucket the first time (one mkdir a spawn otherwise). */

@@ -175,7 +175,7 @@ describe('chorus doctor', () => {
     const spawned = await runCli(home, ['spawn', '--agent', 'demo', '--json', '--', 'true']);
     expect(spawned.code).toBe(0);
     const { stdout_log: stdoutLog } = parseJson<{ stdout_log: string }>(spawned);
-    expect(stdoutLog).toMatch(/\/agents\/demo\/processes\/0xx\/\d+-[0-9a-z]+\/stdout\.log$/);
+    expect(stdoutLog).toMatch(/\/agents\/demo\/processes\/\d{8}-\d{4}\/\d+-[0-9a-z]+\/stdout\.log$/);
     chmodSync(stdoutLog, 0o644);
     const old = join(home, 'agents', 'demo', 'processes', '7-lq2x0f');
     mkdirSync(old, { mode: 0o700 });

@@ -2,11 +2,11 @@
 // once under the write lock, and nothing stale when the directories or the environment change between spawns.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { captureIdentity, selfLease } from '../../src/process/identity.js';
-import { processesDir } from '../../src/process/spawn.js';
+import { isRunBucket, processesDir, runDirPath } from '../../src/process/spawn.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ProcessRepo, type ProcessRecord } from '../../src/store/process-repo.js';
 import { trackPid } from '../support/child-cleanup.js';
@@ -84,6 +84,28 @@ describe('the process limit', () => {
     const second = await manager.spawn({ agent: 'demo', command: 'sleep 30' });
     trackPid(second.pid!, { group: true });
     expect(second.status).toBe('running');
+  });
+});
+
+describe('run directories', () => {
+  it('go in a bucket named by the minute (UTC), one directory a row', () => {
+    const at = new Date('2026-12-02T04:38:59.123Z');
+    expect(runDirPath('/home/p', 1234, at)).toBe(`/home/p/20261202-0438/1234-${at.getTime().toString(36)}`);
+    expect(runDirPath('/home/p', 1235, new Date('2026-01-09T23:05:00.000Z'))).toMatch(/^\/home\/p\/20260109-2305\/1235-[0-9a-z]+$/);
+    expect(isRunBucket('20261202-0438')).toBe(true);
+    expect(isRunBucket('1234-mx5l5fjx')).toBe(false);
+  });
+
+  it('a spawn makes its bucket when the minute has none, and shares it otherwise', async () => {
+    const { manager, home } = await startManager();
+    const first = await manager.spawn({ agent: 'demo', command: 'exit 0' });
+    const second = await manager.spawn({ agent: 'demo', command: 'exit 0' });
+    const bucketOf = (record: ProcessRecord) => dirname(record.runDir);
+    expect(dirname(bucketOf(first))).toBe(processesDir(home, 'demo'));
+    expect(isRunBucket(basename(bucketOf(first)))).toBe(true);
+    // Two spawns a moment apart share the bucket, unless a minute ended between them.
+    if (bucketOf(second) !== bucketOf(first)) expect(basename(bucketOf(second)) > basename(bucketOf(first))).toBe(true);
+    expect(existsSync(first.stdoutLog) && existsSync(second.stdoutLog)).toBe(true);
   });
 });
 

@@ -39,10 +39,10 @@ export function parseJson<T = any>(result: CliResult): T {
   }
 }
 
-/** What a processes directory holds: each bucket's run directories (`12xx/1234-…`), an empty bucket as `12xx/`. */
+/** What a processes directory holds: each bucket's run directories (`20261202-0438/1234-…`), an empty bucket as `20261202-0438/`. */
 function listRuns(processes: string): string[] {
   return readdirSync(processes, { withFileTypes: true }).flatMap((entry) => {
-    if (!entry.isDirectory() || !/^\d+xx$/.test(entry.name)) return [entry.name];
+    if (!entry.isDirectory() || !/^\d{8}-\d{4}$/.test(entry.name)) return [entry.name];
     const runs = readdirSync(join(processes, entry.name)).map((run) => join(entry.name, run));
     return runs.length ? runs : [`${entry.name}/`];
   });
