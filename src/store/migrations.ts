@@ -271,4 +271,10 @@ export const MIGRATIONS: readonly string[] = [
       ON CONFLICT (agent_name) DO UPDATE SET n = n + 1;
   END;
   `,
+  // Issue 14: a starting row has no pid yet, and its entry in the pid index went into the page of every other such
+  // row, a write (two in the WAL) a spawn for nothing: only rows with a pid are indexed. `pid = ?` implies it.
+  `
+  DROP INDEX processes_pid;
+  CREATE INDEX processes_pid ON processes (pid) WHERE pid IS NOT NULL;
+  `,
 ];

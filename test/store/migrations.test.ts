@@ -44,4 +44,20 @@ describe('schema migrations', () => {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
   });
+
+  it('indexes only the rows with a pid, and finds a process by pid through that index', () => {
+    const path = join(makeTempHome(), 'chorus.db');
+    seedAtVersion3(path);
+    const db = openDatabase(path);
+    const now = new Date().toISOString();
+    db.prepare(`INSERT INTO processes (command, working_directory, agent_name, started_at, process_type, run_dir, stdout_log, stderr_log, status)
+      VALUES ('x', '/w', 'main', ?, 'background', '/r', '/r/o', '/r/e', 'starting')`).run(now);
+    // Through the index: the two seeded rows with a pid; the index itself leaves rows without one out (its WHERE).
+    expect(db.prepare('SELECT pid FROM processes INDEXED BY processes_pid WHERE pid IS NOT NULL ORDER BY pid').pluck().all()).toEqual([101, 102]);
+    expect(db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'processes_pid'`).pluck().get()).toMatch(/WHERE pid IS NOT NULL$/);
+    const plan = (sql: string) => db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0).map((row) => (row as { detail: string }).detail).join('; ');
+    expect(plan('SELECT * FROM processes WHERE pid = ? ORDER BY (status = \'running\') DESC, id DESC LIMIT 1')).toContain('USING INDEX processes_pid');
+    expect(db.prepare('SELECT id FROM processes WHERE pid = ?').pluck().get(102)).toBe(2);
+    db.close();
+  });
 });
