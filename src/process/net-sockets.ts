@@ -112,11 +112,13 @@ function netNamespace(pid: number): string | undefined {
 /**
  * Whether `port` is listened on by the tree of `rootPid`, by something else, or by nothing. Each network namespace
  * the tree lives in is read (a sandbox without network has its own), through /proc/<pid>/net of one of its members.
+ * Who holds a listening socket is looked for in the tree as it is after the sockets were read: a descendant that
+ * started and began to listen while the tree was read (a scan of thousands of processes takes a while) is the
+ * process's own, not another's. `readTree` is for tests.
  */
-export function portState(port: number, rootPid: number): PortState {
-  const tree = processTree(rootPid);
+export function portState(port: number, rootPid: number, readTree: (rootPid: number) => number[] = processTree): PortState {
   const namespaces = new Map<string, number>();
-  for (const pid of tree) {
+  for (const pid of readTree(rootPid)) {
     const ns = netNamespace(pid) ?? 'host';
     if (!namespaces.has(ns)) namespaces.set(ns, pid);
   }
@@ -125,7 +127,7 @@ export function portState(port: number, rootPid: number): PortState {
     for (const inode of listeningInodes(port, ns === 'host' ? '/proc/net' : `/proc/${pid}/net`)) listening.add(inode);
   }
   if (!listening.size) return { state: 'free' };
-  for (const pid of tree) {
+  for (const pid of readTree(rootPid)) {
     const held = socketInodesOf(pid);
     for (const inode of listening) if (held.has(inode)) return { state: 'ours' };
   }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { HookEngine } from '../../src/hooks/hook-engine.js';
 import { silentLogger } from '../../src/logger.js';
 import type { LineEvent } from '../../src/process/events.js';
+import { portState, processTree } from '../../src/process/net-sockets.js';
 import { parseReadySpec } from '../../src/process/supervision-spec.js';
 import type { ProcessRecord } from '../../src/store/process-repo.js';
 import { trackPid } from '../support/child-cleanup.js';
@@ -112,6 +113,19 @@ describe('readiness', () => {
     await hooks.idle();
     expect(port.actions[0]!.context.cause).toBe('ready_timeout');
     expect(port.actions[0]!.text).toContain(reason);
+  });
+
+  it('counts a listener that started while its tree was being read as the process\'s own, not another\'s', async () => {
+    // A server whose listening child is started by a parent shell: the parent is the root, the child listens.
+    const tcpPort = await freePort();
+    const parent = spawn('/bin/sh', ['-c', `${node} ${JSON.stringify(join(FIXTURES, 'late-server.mjs'))} ${tcpPort} 0; :`], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    trackPid(parent.pid!, { group: true });
+    await new Promise<void>((resolve) => parent.stdout!.once('data', () => resolve()));
+    // The first read of the tree is from before the child existed (as a scan of thousands of processes can be).
+    let reads = 0;
+    const staleFirst = (root: number) => (reads++ === 0 ? [root] : processTree(root));
+    expect(portState(tcpPort, parent.pid!, staleFirst)).toEqual({ state: 'ours' });
+    expect(portState(tcpPort, parent.pid!)).toEqual({ state: 'ours' });
   });
 
   it('names a holder that is not a Chorus process', async () => {
