@@ -51,7 +51,15 @@ export interface PassOver {
   canPass(window: LineWindow): boolean;
   tailLines: number;
   emitTail: EmitLine;
+  /** Takes those last lines as their bytes instead (see EmitTailBytes), when given; emitTail is then not called. */
+  emitTailBytes?: EmitTailBytes | undefined;
 }
+
+/**
+ * Receives whole ASCII lines for a tail as their bytes (`lines` lines, each ending in a newline), valid only during
+ * the call: a tail decodes them (asciiLines) only if it is read before newer lines replace them.
+ */
+export type EmitTailBytes = (bytes: Buffer, lines: number) => void;
 
 /** Splits a byte stream into lines, carrying the unfinished last line (at most MAX_LINE_BYTES of it) to the next chunk. */
 export class LineSplitter {
@@ -77,8 +85,10 @@ export class LineSplitter {
     let passedEnd = 0;
     const emitPassed = (): void => {
       if (passedAt < 0 || !pass) return;
-      const from = passedAt + Math.max(0, lastLinesStart(chunk.subarray(passedAt, passedEnd), pass.tailLines));
-      emitAsciiLines(chunk.toString('latin1', from, passedEnd), chunkStart + from, pass.emitTail);
+      const lastStart = lastLinesStart(chunk.subarray(passedAt, passedEnd), pass.tailLines);
+      const from = passedAt + Math.max(0, lastStart);
+      if (pass.emitTailBytes) pass.emitTailBytes(chunk.subarray(from, passedEnd), lastStart < 0 ? countLines(chunk, from, passedEnd) : pass.tailLines);
+      else emitAsciiLines(chunk.toString('latin1', from, passedEnd), chunkStart + from, pass.emitTail);
       passedAt = -1;
     };
     const passOver = (from: number, to: number): void => {
@@ -135,12 +145,19 @@ export class LineSplitter {
    * a chunk of many lines then costs a backward search for its last newlines, not a string per line. The unfinished
    * last line is carried as by push, so a later push continues it.
    */
-  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: EmitLine): void {
+  pushLast(chunk: Buffer, chunkEndOffset: number, maxLines: number, emit: EmitLine, emitBytes?: EmitTailBytes): void {
     const start = lastLinesStart(chunk, maxLines);
     if (start < 0) return this.push(chunk, chunkEndOffset, emit);
     // The lines before, and the carry the first of them finishes, are not made.
     this.carry = null;
     this.carryIsCut = false;
+    const end = chunk.lastIndexOf(NEWLINE) + 1;
+    // Whole ASCII lines go to the tail as bytes; the unfinished last line is carried.
+    if (emitBytes && isAscii(chunk.subarray(start, end))) {
+      emitBytes(chunk.subarray(start, end), maxLines);
+      if (end < chunk.length) this.keep(chunk, end);
+      return;
+    }
     this.push(chunk.subarray(start), chunkEndOffset, emit);
   }
 
@@ -202,6 +219,20 @@ export function lastLinesStart(chunk: Buffer, maxLines: number): number {
 }
 
 /** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
+/** The newlines in chunk[from, to). */
+function countLines(chunk: Buffer, from: number, to: number): number {
+  let lines = 0;
+  for (let at = chunk.indexOf(NEWLINE, from); at >= 0 && at < to; at = chunk.indexOf(NEWLINE, at + 1)) lines += 1;
+  return lines;
+}
+
+/** Whole ASCII lines given as bytes (EmitTailBytes), made as push makes them: cut at MAX_LINE_BYTES, a CR end dropped. */
+export function asciiLines(bytes: Buffer): string[] {
+  const lines: string[] = [];
+  emitAsciiLines(bytes.toString('latin1'), 0, (text) => { lines.push(text); });
+  return lines;
+}
+
 function emitAsciiLines(text: string, windowStart: number, emit: EmitLine): void {
   let from = 0;
   for (;;) {

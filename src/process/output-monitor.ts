@@ -6,7 +6,7 @@ import { basename, dirname } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../logger.js';
 import type { LogStream } from '../store/process-repo.js';
-import { lastLinesStart, LineSplitter, type EmitLine, type LineWindow, type PassOver } from './line-splitter.js';
+import { lastLinesStart, LineSplitter, type EmitLine, type EmitTailBytes, type LineWindow, type PassOver } from './line-splitter.js';
 
 /**
  * A read of 128 KiB stays in the CPU's cache for the copy out of the kernel and the newline search that follows: it
@@ -57,6 +57,11 @@ export interface MonitorOptions {
   /** How many last lines of a read are made when `wantsLines` says no (the tail's length). */
   tailLines?: number;
   /**
+   * When given, those last lines (and those of a window passed over), when they are ASCII, come here as their bytes
+   * instead of through onLine (see EmitTailBytes): a tail makes them only if it is read.
+   */
+  onTailBytes?: (stream: LogStream, bytes: Buffer, lines: number) => void;
+  /**
    * Asked, while every line is wanted, for each ASCII window of whole lines (up to 64 KiB): true when none of its
    * lines concerns anyone, so only the window's last `tailLines` lines are made.
    */
@@ -81,15 +86,17 @@ class StreamFollower {
   readonly emitEvery: EmitLine;
   readonly emitLast: EmitLine;
 
+  readonly emitTailBytes: EmitTailBytes | undefined;
   readonly passOver: PassOver | undefined;
 
   constructor(readonly stream: LogStream, readonly path: string, start: StreamPosition, options: MonitorOptions) {
     this.offset = start.offset;
     this.rotated = start.rotated;
-    const { onLine, canPass } = options;
+    const { onLine, canPass, onTailBytes } = options;
     this.emitEvery = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, true);
     this.emitLast = (text, endOffset, isCut) => onLine(stream, text, endOffset, isCut, false);
-    this.passOver = canPass && { canPass: (window) => canPass(stream, window), tailLines: options.tailLines ?? 0, emitTail: this.emitLast };
+    this.emitTailBytes = onTailBytes && ((bytes, lines) => onTailBytes(stream, bytes, lines));
+    this.passOver = canPass && { canPass: (window) => canPass(stream, window), tailLines: options.tailLines ?? 0, emitTail: this.emitLast, emitTailBytes: this.emitTailBytes };
   }
 
   get logicalOffset(): number {
@@ -310,7 +317,7 @@ export class OutputMonitor {
     const chunk = sharedChunk.subarray(0, n);
     this.options.onRead?.(f.stream);
     if (wantsLines) f.splitter.push(chunk, f.logicalOffset, f.emitEvery, f.passOver);
-    else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast);
+    else f.splitter.pushLast(chunk, f.logicalOffset, this.options.tailLines ?? 0, f.emitLast, f.emitTailBytes);
     return n;
   }
 
@@ -328,7 +335,7 @@ export class OutputMonitor {
     if (n < CHUNK_BYTES || lastLinesStart(chunk, tailLines) < 0) return 0;
     f.offset = end;
     this.options.onRead?.(f.stream);
-    f.splitter.pushLast(chunk, f.logicalOffset, tailLines, f.emitLast);
+    f.splitter.pushLast(chunk, f.logicalOffset, tailLines, f.emitLast, f.emitTailBytes);
     return n;
   }
 

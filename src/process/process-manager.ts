@@ -562,6 +562,8 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
         wantsLines: () => this.wantsLines(entry),
         canPass: (stream, window) => this.canPass(entry, stream, window),
         tailLines: TAIL_LINES,
+        // A terminal's lines are stripped of their escape sequences when made: they come through onLine.
+        ...(record.isTty ? {} : { onTailBytes: (stream: LogStream, bytes: Buffer, lines: number) => tail.pushAscii(stream, bytes, lines) }),
         onLine: (stream, raw, offset, isCut, isEvery) => {
           // A terminal's escape sequences stay in the file; the tail, hooks and readers get the text.
           const text = record.isTty ? stripTerminal(raw) : raw;

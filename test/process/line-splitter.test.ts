@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter, MAX_LINE_BYTES, type EmitLine, type LineWindow, type SplitLine } from '../../src/process/line-splitter.js';
+import { RollingTail } from '../../src/process/tail.js';
 
 /** Collects emitted lines as SplitLine objects. */
 const into = (lines: SplitLine[]): EmitLine => (text, endOffset, isCut) => { lines.push({ text, endOffset, isCut }); };
@@ -120,6 +121,50 @@ describe('line splitter', () => {
     expect(marked.length).toBeGreaterThan(0);
     expect(every.filter((line) => line.text.includes('MARK'))).toEqual(marked);
     expect(every.length).toBeLessThan(all.length);
+  });
+
+  it.each([1, 2, 3, 4])('keeps a tail given its lines as bytes exactly the last lines of the stream (seed %i)', (seed) => {
+    const next = random(seed);
+    const base = randomStream(next, 600_000, seed % 2 ? 0.05 : 0.00002).toString('latin1');
+    const stream = Buffer.from(base.replace(/x{70}/g, (m) => (next() < 0.01 ? `MARK${m.slice(4)}` : m)), 'latin1');
+    const all = reference(stream);
+    const splitter = new LineSplitter();
+    const tail = new RollingTail(100);
+    // As the manager feeds its tail: every line made, and the tail's lines as bytes where they are ASCII.
+    const toTail: EmitLine = (text) => tail.push('stdout', text);
+    const asBytes = (bytes: Buffer, lines: number) => tail.pushAscii('stdout', bytes, lines);
+    const pass = { canPass: (window: LineWindow) => !window.bytes.includes('MARK'), tailLines: 100, emitTail: toTail, emitTailBytes: asBytes };
+    let reads = 0;
+    for (let at = 0; at < stream.length;) {
+      const end = Math.min(stream.length, at + 1 + Math.floor(next() * (next() < 0.5 ? 3_000 : 60_000)));
+      if (next() < 0.5) splitter.push(stream.subarray(at, end), end, toTail, pass);
+      else splitter.pushLast(stream.subarray(at, end), end, 100, toTail, asBytes);
+      at = end;
+      if (next() < 0.3) {
+        reads += 1;
+        const ended = all.filter((line) => line.endOffset <= end && stream[line.endOffset - 1] === 10);
+        expect(tail.size).toBe(Math.min(100, ended.length));
+        expect(tail.toArray().map((line) => line.text)).toEqual(ended.slice(-100).map((line) => line.text));
+      }
+    }
+    expect(reads).toBeGreaterThan(5);
+  });
+
+  it('makes a tail\'s byte lines in their place among lines of both streams, keeping only the newest', () => {
+    const tail = new RollingTail(4);
+    tail.push('stderr', 'e1');
+    tail.pushAscii('stdout', Buffer.from('a\r\nb\n'), 2);
+    tail.push('stderr', 'e2');
+    tail.pushAscii('stdout', Buffer.from('c\n'), 1);
+    expect(tail.toArray()).toEqual([
+      { stream: 'stdout', text: 'a' }, { stream: 'stdout', text: 'b' }, { stream: 'stderr', text: 'e2' }, { stream: 'stdout', text: 'c' },
+    ]);
+    // Bytes holding more lines than the tail: the older lines, pending or made, are gone.
+    tail.pushAscii('stdout', Buffer.from('d\ne\n'), 2);
+    tail.pushAscii('stderr', Buffer.from('f\ng\nh\ni\nj\n'), 5);
+    expect(tail.size).toBe(4);
+    expect(tail.toArray(2)).toEqual([{ stream: 'stderr', text: 'i' }, { stream: 'stderr', text: 'j' }]);
+    expect(tail.toArray().map((line) => line.text)).toEqual(['g', 'h', 'i', 'j']);
   });
 
   it('makes, of a window holding one match, only the lines of the piece around it', () => {
