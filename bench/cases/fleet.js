@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { adoptionCounter, benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
-import { clockTicksPerSecond, cpuSeconds, machineBusySeconds, selfCpuSeconds } from '../lib/proc.js';
+import { clockTicksPerSecond, cpuSeconds, machineBusySeconds, selfCpuSeconds, untilQuiet } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -125,6 +125,8 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   const pm2 = withPm2 ? await connectPm2({ inFlight: IN_FLIGHT }) : null;
   const suffix = features ? `${size}_features` : String(size);
   try {
+    // Each tool's start is timed on a quiet machine, not in the wake of the last case's clean-up or the other's start.
+    const settled = { chorus: await untilQuiet() };
     // Chorus: through a client, as the CLI starts them, IN_FLIGHT at a time, while the supervisor adopts them.
     // Who spends the CPU of a spawn: this client, the supervisor adopting, the machine as a whole (the processes).
     const cpuBefore = { client: selfCpuSeconds(), supervisor: cpuSeconds(supervisor.child.pid), machine: machineBusySeconds() };
@@ -160,6 +162,7 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
         name: `fleet-${k}`, script: 'sleep', args: ['100000'], interpreter: 'none', autorestart: false,
         out_file: '/dev/null', error_file: '/dev/null',
       }));
+      settled.pm2 = await untilQuiet();
       t0 = nowMs();
       await pm2.start({ apps });
       // Polled every 250 ms: a list of 1,000 is itself work for the daemon, and the poll must not slow what it measures.
@@ -203,6 +206,7 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
         [`idle_cpu_pct_${suffix}_spread_5s`]: { chorus: windowsRounded(chorus.windows), pm2: theirs ? windowsRounded(theirs.windows) : null },
         [`spawn_${suffix}_adopted_after_s`]: round(adoptedAfterS, 2),
         [`spawn_${suffix}_cpu`]: spawnCpu,
+        [`spawn_${suffix}_settled`]: settled,
         ...(features ? { [`features_${size}`]: FEATURES_TODAY, [`features_${size}_readiness`]: readiness } : {}),
       },
     };

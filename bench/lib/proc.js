@@ -35,3 +35,23 @@ export function machineBusySeconds() {
   const [user, nice, system, , , irq, softirq, steal] = fields;
   return (user + nice + system + irq + softirq + steal) / clockTicksPerSecond();
 }
+
+/**
+ * Waits until the machine is quiet: under `busyFraction` of its cores busy over each of `quietLooks` looks in a row
+ * (`lookMs` apart), at most `timeoutMs`. A case's timed phase starts on a machine the last one's clean-up left alone
+ * (1,000 processes ending keep the kernel busy for seconds, and a spawn measured then costs twice the CPU). Resolves
+ * with how long it waited, in seconds, and whether it was quiet.
+ */
+export async function untilQuiet({ busyFraction = 0.1, quietLooks = 4, lookMs = 500, timeoutMs = 60_000 } = {}) {
+  const cores = (await import('node:os')).cpus().length;
+  const started = Date.now();
+  let quiet = 0;
+  let last = machineBusySeconds();
+  while (quiet < quietLooks && Date.now() - started < timeoutMs) {
+    await new Promise((r) => setTimeout(r, lookMs));
+    const now = machineBusySeconds();
+    quiet = (now - last) / (cores * lookMs / 1000) < busyFraction ? quiet + 1 : 0;
+    last = now;
+  }
+  return { waitedS: Math.round((Date.now() - started) / 100) / 10, isQuiet: quiet >= quietLooks };
+}
