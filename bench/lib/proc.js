@@ -2,6 +2,7 @@
 // the way it inflates wall-clock time.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 let ticks;
 
@@ -43,7 +44,7 @@ export function machineBusySeconds() {
  * with how long it waited, in seconds, and whether it was quiet.
  */
 export async function untilQuiet({ busyFraction = 0.1, quietLooks = 4, lookMs = 500, timeoutMs = 60_000 } = {}) {
-  const cores = (await import('node:os')).cpus().length;
+  const cores = cpus().length;
   const started = Date.now();
   let quiet = 0;
   let last = machineBusySeconds();

@@ -52,11 +52,6 @@ export function inspectIdentity(identity: ProcessIdentity): { state: IdentitySta
   return { state, stat: state === 'alive' ? stat : undefined };
 }
 
-/** The process's /proc stat when `identity` is still that process and alive (checkIdentity's `alive`), from one read. */
-export function statIfAlive(identity: ProcessIdentity): ProcStat | undefined {
-  return inspectIdentity(identity).stat;
-}
-
 function judge(identity: ProcessIdentity, stat: ProcStat | undefined, options: { checkGroup?: boolean } = {}): IdentityState {
   if (identity.bootId !== readBootId()) return 'mismatch';
   if (!stat) return 'gone';

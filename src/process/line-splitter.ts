@@ -218,7 +218,6 @@ export function lastLinesStart(chunk: Buffer, maxLines: number): number {
   return start + 1;
 }
 
-/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
 /** The newlines in chunk[from, to). */
 function countLines(chunk: Buffer, from: number, to: number): number {
   let lines = 0;
@@ -233,6 +232,7 @@ export function asciiLines(bytes: Buffer): string[] {
   return lines;
 }
 
+/** The lines of an ASCII window that ends with a newline; `windowStart` is the window's logical offset. */
 function emitAsciiLines(text: string, windowStart: number, emit: EmitLine): void {
   let from = 0;
   for (;;) {

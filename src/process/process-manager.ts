@@ -8,10 +8,10 @@ import type { Db } from '../store/database.js';
 import { ProcessRepo, type LogStream, type ProcessEnd, type ProcessRecord, type StatusFilter } from '../store/process-repo.js';
 import { SupervisorRepo } from '../store/supervisor-repo.js';
 import { TypedEmitter, type LineEvent, type LineReader, type LineWindow, type ProcessEvents, type ResourceSample } from './events.js';
-import { checkIdentity, inspectIdentity, isForbiddenPid, statIfAlive, type IdentityState, type ProcessIdentity } from './identity.js';
+import { checkIdentity, inspectIdentity, isForbiddenPid, type IdentityState, type ProcessIdentity } from './identity.js';
 import { killTree } from './kill.js';
 import { OutputMonitor } from './output-monitor.js';
-import { environHas, isPidPresent, readAllStats } from './proc-fs.js';
+import { environHas, isPidPresent, readAllStats, type ProcStat } from './proc-fs.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ResourceSampler } from './resource-sampler.js';
 import { SpreadRound } from './spread-round.js';
@@ -114,10 +114,17 @@ function readExitCode(runDir: string): number | undefined {
   }
 }
 
-/** Whether a row's process still runs; a row without a stored identity can prove nothing, so it counts as a mismatch. */
-function identityState(record: ProcessRecord): IdentityState {
+/**
+ * Whether a row's process still runs, with the /proc stat that says so; a row without a stored identity can prove
+ * nothing, so it counts as a mismatch.
+ */
+function inspectRecord(record: ProcessRecord): { state: IdentityState; stat: ProcStat | undefined } {
   const identity = identityOf(record);
-  return identity ? checkIdentity(identity) : 'mismatch';
+  return identity ? inspectIdentity(identity) : { state: 'mismatch', stat: undefined };
+}
+
+function identityState(record: ProcessRecord): IdentityState {
+  return inspectRecord(record).state;
 }
 
 function identityOf(record: ProcessRecord): ProcessIdentity | undefined {
@@ -727,8 +734,7 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
       this.repo.transaction(() => this.repo.markRunning(record.id, found, record.startedAt));
       record = this.repo.get(record.id)!;
     }
-    const identity = identityOf(record);
-    const { state, stat } = identity ? inspectIdentity(identity) : { state: 'mismatch' as const, stat: undefined };
+    const { state, stat } = inspectRecord(record);
     if (state !== 'alive') {
       await this.settleEnded(record, state);
       return false;
@@ -930,7 +936,7 @@ async function pauseGroup(identity: ProcessIdentity): Promise<(() => void) | 'no
 }
 
 function resumeIfPaused(identity: ProcessIdentity, log: Logger): void {
-  if (identity.pgid !== identity.pid || statIfAlive(identity)?.state !== 'T') return;
+  if (identity.pgid !== identity.pid || inspectIdentity(identity).stat?.state !== 'T') return;
   log.warn({ pid: identity.pid }, 'resuming a process group a previous supervisor paused for a rotation');
   try {
     process.kill(-identity.pgid, 'SIGCONT');
