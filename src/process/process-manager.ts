@@ -702,11 +702,18 @@ export class ProcessManager extends TypedEmitter<ProcessEvents> {
     this.lastReconcileAt = Date.now();
     this.hasSpawnsInProgress = false;
     const pending: Promise<boolean>[] = [];
+    const activeIds = this.repo.listActiveIds();
     // Only the rows not followed yet are read whole: a client starting 1,000 makes a reconcile a second.
-    for (const id of this.repo.listActiveIds()) {
+    for (const id of activeIds) {
       if (this.entries.has(id)) continue;
       const record = this.repo.get(id);
       if (record) pending.push(this.adopt(record));
+    }
+    // A followed row another process ended (a client's forced stop ends the shim too, so no exit file tells us): its
+    // end is settled now, not when the safety net comes round to it.
+    const active = new Set(activeIds);
+    for (const entry of this.entries.values()) {
+      if (!active.has(entry.record.id)) this.checkEnded(entry);
     }
     const adopted = (await Promise.all(pending)).filter((isAdopted) => isAdopted).length;
     // One line a look, not one a process: a restart or a client's burst adopts hundreds (each is said at debug).

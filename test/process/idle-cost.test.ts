@@ -73,6 +73,20 @@ describe('a supervisor whose processes sleep', () => {
     expect(manager.isWatching(record.id)).toBe(true);
   });
 
+  it('settles a process a client stopped through the write event of the store, with no poll to find it', async () => {
+    const { home, manager } = await startManager({ pollIntervalMs: 60_000, safetyNetMs: 600_000, identityCheckMs: 600_000 });
+    const { manager: client } = await startManager({ home, supervise: false });
+    const adopted = nextEvent<[ProcessRecord]>(manager, 'adopted', () => true, 10_000);
+    const record = await client.spawn({ agent: 'demo', command: 'sleep 30' });
+    await adopted;
+    // A forced stop ends the shim too: no exit file is written, only the client's row says the process ended.
+    const killed = nextEvent<[ProcessRecord]>(manager, 'killed', (p) => p.id === record.id, 10_000);
+    await client.kill({ id: record.id }, { by: 'cli', force: true });
+    const [ended] = await killed;
+    expect(ended).toMatchObject({ status: 'killed', stoppedBy: 'cli' });
+    expect(manager.isWatching(record.id)).toBe(false);
+  });
+
   it('finds an adopted process that vanished without an exit file through the spread-out safety net', async () => {
     const { home } = await startManager({ supervise: false });
     const { manager: client } = await startManager({ home, supervise: false });
