@@ -64,7 +64,7 @@ const quick = values.quick ?? false;
 /** name → the module in bench/cases (default: the name), its options, and whether pm2 runs beside it. */
 const CASES = {
   idle200: { module: 'fleet', size: 200, idleSeconds: quick ? 10 : 30, usesPm2: true, figures: ['idle'] },
-  idle1000: { module: 'fleet', size: 1000, idleSeconds: quick ? 10 : 30, usesPm2: true },
+  idle1000: { module: 'fleet', size: 1000, idleSeconds: quick ? 10 : 30, usesPm2: true, startRuns: quick ? 1 : 3 },
   ...(values.features ? { idle1000_features: { module: 'fleet', size: 1000, idleSeconds: quick ? 10 : 30, usesPm2: true, features: true } } : {}),
   ingest: { runs: quick ? 2 : 5, usesPm2: true },
   scan: { runs: quick ? 2 : 5 },

@@ -1,12 +1,12 @@
 // A fleet of sleeping processes under the real headless supervisor (`chorus supervise`) and under pm2's daemon, side
 // by side in one run: spawn_<N>_s (N sleeps started two at a time by each, as pm2 starts the apps of one call, until
-// the last has its stored running row / pm2 lists it online), idle_cpu_pct_<N> (the supervisor's own CPU, utime + stime from /proc, over 30 s once every
+// the last has its stored running row / pm2 lists it online; the median of `startRuns` starts, alternating), idle_cpu_pct_<N> (the supervisor's own CPU, utime + stime from /proc, over 30 s once every
 // process is adopted, both fleets measured over the same 30 s so the machine's noise weighs on both alike) and
 // rss_mb_<N>. `features` is the second row: part of the fleet runs with the features of the open issues on.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { adoptionCounter, benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, waitUntil } from '../lib/chorus.js';
+import { adoptionCounter, benchAgent, CountingPort, HookEngine, makeHome, openClient, readySpec, ROOT, rssMb, silentLogger, trackGroup, untrackGroup, waitUntil } from '../lib/chorus.js';
 import { connectPm2 } from '../lib/pm2.js';
 import { clockTicksPerSecond, cpuSeconds, machineBusySeconds, selfCpuSeconds, untilQuiet } from '../lib/proc.js';
 import { median, nowMs, round, spread } from '../lib/stats.js';
@@ -116,7 +116,7 @@ async function idleCpu(pids, seconds) {
 }
 
 /** `figures`: which figures are keys (the others go to the details, so a 200 fleet does not shadow rss.js or spawn.js). */
-export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = true, features = false, figures = ['idle', 'rss', 'spawn'] }) {
+export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = true, features = false, figures = ['idle', 'rss', 'spawn'], startRuns = 1 }) {
   const home = makeHome();
   const agent = benchAgent(home);
   const supervisor = await startChorusSupervisor(home);
@@ -124,13 +124,15 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   const hooks = features ? new HookEngine({ manager: client.manager, port: new CountingPort(), log: silentLogger() }) : null;
   const pm2 = withPm2 ? await connectPm2({ inFlight: IN_FLIGHT }) : null;
   const suffix = features ? `${size}_features` : String(size);
-  try {
-    // Each tool's start is timed on a quiet machine, not in the wake of the last case's clean-up or the other's start.
-    const settled = { chorus: await untilQuiet() };
-    // Chorus: through a client, as the CLI starts them, IN_FLIGHT at a time, while the supervisor adopts them.
-    // Who spends the CPU of a spawn: this client, the supervisor adopting, the machine as a whole (the processes).
+  /**
+   * Chorus starts the fleet through a client, as the CLI starts them, IN_FLIGHT at a time, while the supervisor adopts
+   * them; timed until the last has its stored running row. Who spends the CPU of a spawn: this client, the supervisor
+   * adopting, the machine as a whole (the processes).
+   */
+  const startChorusFleet = async () => {
+    const settled = await untilQuiet();
     const cpuBefore = { client: selfCpuSeconds(), supervisor: cpuSeconds(supervisor.child.pid), machine: machineBusySeconds() };
-    let t0 = nowMs();
+    const t0 = nowMs();
     await inFlight(size, IN_FLIGHT, async (k) => {
       const extra = features ? featureRequest(k) : { command: 'sleep 100000', hooks: [] };
       const prepared = extra.hooks.length ? hooks.prepare(extra.hooks) : null;
@@ -139,37 +141,65 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
       });
       trackGroup(record.pgid);
     });
-    const chorusSpawnS = (nowMs() - t0) / 1000;
-    const spawnCpu = {
+    const seconds = (nowMs() - t0) / 1000;
+    const cpu = {
       client_ms_per_spawn: round((1000 * (selfCpuSeconds() - cpuBefore.client)) / size, 2),
       supervisor_ms_per_spawn: round((1000 * (cpuSeconds(supervisor.child.pid) - cpuBefore.supervisor)) / size, 2),
       machine_ms_per_spawn: round((1000 * (machineBusySeconds() - cpuBefore.machine)) / size, 2),
     };
-    await waitUntil(() => supervisor.adopted >= size, { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted})` });
-    const adoptedAfterS = (nowMs() - t0) / 1000;
-    // Readiness settles before the idle window: what is measured is a ready fleet's idle, not probes still running.
-    const probed = () => client.manager.list({ agentName: agent.name, status: 'running', limit: 100_000 }).filter((r) => r.readyJson !== null);
-    let readiness = null;
-    if (features) {
-      await waitUntil(() => probed().every((r) => r.readyAt !== null || r.readyError !== null), { timeoutMs: 300_000, intervalMs: 500, what: 'every readiness probe to settle' });
-      const rows = probed();
-      readiness = { probed: rows.length, ready: rows.filter((r) => r.readyAt !== null).length, failed: rows.filter((r) => r.readyError !== null).map((r) => r.readyError).slice(0, 3) };
-    }
+    return { t0, seconds, cpu, settled };
+  };
 
-    let pm2SpawnS = null;
-    if (pm2) {
-      const apps = Array.from({ length: size }, (_, k) => ({
-        name: `fleet-${k}`, script: 'sleep', args: ['100000'], interpreter: 'none', autorestart: false,
-        out_file: '/dev/null', error_file: '/dev/null',
-      }));
-      settled.pm2 = await untilQuiet();
-      t0 = nowMs();
-      await pm2.start({ apps });
-      // Polled every 250 ms: a list of 1,000 is itself work for the daemon, and the poll must not slow what it measures.
-      await waitUntil(async () => (await pm2.list()).filter((p) => p.pid > 0 && p.pm2_env?.status === 'online').length >= size,
-        { timeoutMs: 600_000, intervalMs: 250, what: `pm2 to list ${size} online` });
-      pm2SpawnS = (nowMs() - t0) / 1000;
+  /** pm2 starts the same fleet in one `start` call; timed until it lists every one online with a pid. */
+  const startPm2Fleet = async () => {
+    const apps = Array.from({ length: size }, (_, k) => ({
+      name: `fleet-${k}`, script: 'sleep', args: ['100000'], interpreter: 'none', autorestart: false,
+      out_file: '/dev/null', error_file: '/dev/null',
+    }));
+    const settled = await untilQuiet();
+    const t0 = nowMs();
+    await pm2.start({ apps });
+    // Polled every 250 ms: a list of 1,000 is itself work for the daemon, and the poll must not slow what it measures.
+    await waitUntil(async () => (await pm2.list()).filter((p) => p.pid > 0 && p.pm2_env?.status === 'online').length >= size,
+      { timeoutMs: 600_000, intervalMs: 250, what: `pm2 to list ${size} online` });
+    return { seconds: (nowMs() - t0) / 1000, settled };
+  };
+
+  /** How the readiness probes of the features row ended, once every one has. */
+  const settledReadiness = async () => {
+    const probed = () => client.manager.list({ agentName: agent.name, status: 'running', limit: 100_000 }).filter((r) => r.readyJson !== null);
+    await waitUntil(() => probed().every((r) => r.readyAt !== null || r.readyError !== null), { timeoutMs: 300_000, intervalMs: 500, what: 'every readiness probe to settle' });
+    const rows = probed();
+    return { probed: rows.length, ready: rows.filter((r) => r.readyAt !== null).length, failed: rows.filter((r) => r.readyError !== null).map((r) => r.readyError).slice(0, 3) };
+  };
+
+  try {
+    // Each start is timed on a quiet machine, not in the wake of the last case's clean-up or the other tool's start.
+    // `startRuns` starts of the whole fleet by each tool, alternating (Chorus, pm2, Chorus, …); all but the last are
+    // stopped again by each tool's own stop-all, and the last stays for the idle and memory figures. The start figure
+    // is the median: on a shared machine one start of either tool varies by a third from one minute to the next.
+    const starts = [];
+    let readiness = null;
+    for (let run = 0; run < startRuns; run += 1) {
+      const isLast = run === startRuns - 1;
+      const chorusStart = await startChorusFleet();
+      await waitUntil(() => supervisor.adopted >= size * (run + 1), { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted - size * run})` });
+      chorusStart.adoptedAfterS = round((nowMs() - chorusStart.t0) / 1000, 2);
+      // Readiness settles before the idle window: what is measured is a ready fleet's idle, not probes still running.
+      if (features && isLast) readiness = await settledReadiness();
+      const pm2Start = pm2 ? await startPm2Fleet() : null;
+      starts.push({ chorus: chorusStart, pm2: pm2Start });
+      if (isLast) break;
+      // The fleets of this start go (each tool's stop-all), and their settling is waited out by the next untilQuiet.
+      const stopped = await client.manager.killAllForAgent(agent.name, { by: 'bench', force: true });
+      for (const record of stopped) untrackGroup(record.pgid);
+      if (pm2) {
+        await pm2.delete('all');
+        await waitUntil(async () => (await pm2.list()).length === 0, { timeoutMs: 300_000, intervalMs: 250, what: 'pm2 to delete its fleet' });
+      }
     }
+    const chorusSpawnS = median(starts.map((s) => s.chorus.seconds));
+    const pm2SpawnS = pm2 ? median(starts.map((s) => s.pm2.seconds)) : null;
 
     // Start-up work settles first: adoption, pm2's first rounds, and V8's memory reducer, which runs its full
     // collections in the 20 s or so after a burst of allocation ends (a one-off after start-up, not an idle cost).
@@ -204,9 +234,12 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
         ...(rest.length ? { [`fleet_${suffix}`]: Object.assign({}, ...rest.map((f) => measured[f])) } : {}),
         [`idle_cpu_${suffix}_seconds`]: { chorus: round(chorus.cpuS, 2), pm2: theirs ? round(theirs.cpuS, 2) : null, window_s: idleSeconds, tick_s: round(1 / clockTicksPerSecond(), 3) },
         [`idle_cpu_pct_${suffix}_spread_5s`]: { chorus: windowsRounded(chorus.windows), pm2: theirs ? windowsRounded(theirs.windows) : null },
-        [`spawn_${suffix}_adopted_after_s`]: round(adoptedAfterS, 2),
-        [`spawn_${suffix}_cpu`]: spawnCpu,
-        [`spawn_${suffix}_settled`]: settled,
+        // Every start, in order: each tool's seconds and their ratio, when the supervisor had adopted them all, the CPU
+        // a spawn took, and how long each start waited for a quiet machine.
+        [`spawn_${suffix}_starts`]: starts.map(({ chorus: c, pm2: p }) => ({
+          chorus_s: round(c.seconds, 2), pm2_s: p ? round(p.seconds, 2) : null, ratio: p ? round(c.seconds / p.seconds, 3) : null,
+          adopted_after_s: c.adoptedAfterS, cpu: c.cpu, settled: { chorus: c.settled, ...(p ? { pm2: p.settled } : {}) },
+        })),
         ...(features ? { [`features_${size}`]: FEATURES_TODAY, [`features_${size}_readiness`]: readiness } : {}),
       },
     };

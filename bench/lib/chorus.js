@@ -79,6 +79,11 @@ export function trackGroup(pgid) {
   if (Number.isInteger(pgid) && pgid > 1) groups.add(pgid);
 }
 
+/** Forgets a group that has ended (stopped by the case itself), so no signal goes to its number once it is reused. */
+export function untrackGroup(pgid) {
+  groups.delete(pgid);
+}
+
 export function killTracked() {
   for (const pgid of groups) {
     try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ }
