@@ -62,8 +62,11 @@ describe('talking to processes through the tool loop', () => {
       if (userTexts(request).includes('wait')) {
         return done === 0 ? { toolCalls: [{ name: 'wait_for_process', arguments: { pid, until: 'match', pattern: 'never printed', timeout_seconds: 4 } }] } : { content: 'waited' };
       }
+      // The echo comes when the shell has read the line: this branch waits for it too, from the start of the output
+      // (a second wait on the same process while the first one runs), then reads the output.
       if (done === 0) return { toolCalls: [{ name: 'send_input', arguments: { pid, text: 'ping\n' } }] };
-      if (done === 1) return { toolCalls: [{ name: 'get_process_output', arguments: { pid } }] };
+      if (done === 1) return { toolCalls: [{ name: 'wait_for_process', arguments: { pid, until: 'match', pattern: '^echo ping$', timeout_seconds: 10, cursor: '0:0' } }] };
+      if (done === 2) return { toolCalls: [{ name: 'get_process_output', arguments: { pid } }] };
       return { content: 'read' };
     });
     const waiting = await h.agents.handleMessage({ agentName: 'main', authorId: 'u-1', content: 'wait', messageId: 'in-1' });
@@ -74,7 +77,9 @@ describe('talking to processes through the tool loop', () => {
       return out?.content.output?.stdout?.includes('echo ping');
     }, { what: 'the other branch to read the echo', timeoutMs: 15_000 });
     await Promise.all([waiting.finished, other.finished]);
-    const wait = h.llm!.requests.flatMap((r) => toolResults(r)).find((r) => r.name === 'wait_for_process')!.content;
+    const waits = h.llm!.requests.flatMap((r) => toolResults(r)).filter((r) => r.name === 'wait_for_process').map((r) => r.content);
+    expect(waits.find((w) => w.held)).toMatchObject({ ok: true, held: true, status: 'running' });
+    const wait = waits.find((w) => !w.held)!;
     expect(wait).toMatchObject({ ok: true, held: false, status: 'running' });
     expect(wait.why).toMatch(/timed out/);
     expect(wait.output, JSON.stringify(h.llm!.requests.map((r) => [r.index, toolResults(r).map((t) => t.name)]))).toContain('echo ping');
