@@ -127,10 +127,11 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
   /**
    * Chorus starts the fleet through a client, as the CLI starts them, IN_FLIGHT at a time, while the supervisor adopts
    * them; timed until the last has its stored running row. Who spends the CPU of a spawn: this client, the supervisor
-   * adopting, the machine as a whole (the processes).
+   * adopting, the machine as a whole (the processes). Resolves once the supervisor has adopted the whole fleet.
    */
   const startChorusFleet = async () => {
     const settled = await untilQuiet();
+    const adoptedBefore = supervisor.adopted;
     const cpuBefore = { client: selfCpuSeconds(), supervisor: cpuSeconds(supervisor.child.pid), machine: machineBusySeconds() };
     const t0 = nowMs();
     await inFlight(size, IN_FLIGHT, async (k) => {
@@ -147,7 +148,8 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
       supervisor_ms_per_spawn: round((1000 * (cpuSeconds(supervisor.child.pid) - cpuBefore.supervisor)) / size, 2),
       machine_ms_per_spawn: round((1000 * (machineBusySeconds() - cpuBefore.machine)) / size, 2),
     };
-    return { t0, seconds, cpu, settled };
+    await waitUntil(() => supervisor.adopted - adoptedBefore >= size, { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted - adoptedBefore})` });
+    return { seconds, cpu, settled, adoptedAfterS: round((nowMs() - t0) / 1000, 2) };
   };
 
   /** pm2 starts the same fleet in one `start` call; timed until it lists every one online with a pid. */
@@ -183,8 +185,6 @@ export default async function fleet({ size = 1000, idleSeconds = 30, withPm2 = t
     for (let run = 0; run < startRuns; run += 1) {
       const isLast = run === startRuns - 1;
       const chorusStart = await startChorusFleet();
-      await waitUntil(() => supervisor.adopted >= size * (run + 1), { timeoutMs: 300_000, intervalMs: 100, what: `the supervisor to adopt ${size} (has ${supervisor.adopted - size * run})` });
-      chorusStart.adoptedAfterS = round((nowMs() - chorusStart.t0) / 1000, 2);
       // Readiness settles before the idle window: what is measured is a ready fleet's idle, not probes still running.
       if (features && isLast) readiness = await settledReadiness();
       const pm2Start = pm2 ? await startPm2Fleet() : null;
